@@ -1,0 +1,16 @@
+//! The hyper/tokio shells around `mesos-wire`'s state machines.
+//!
+//! This crate is the only code in Drover that opens sockets to Mesos. It
+//! performs the actions the sans-io state machines yield (open a subscription
+//! stream, POST a call, close a stream), feeds back response heads and
+//! RecordIO records, and sleeps until the machine's next deadline. It makes no
+//! protocol decision of its own.
+//!
+//! - [`scheduler`]: a framework's subscription to the master, and its calls.
+//! - [`executor`]: an executor's subscription to its agent, and its updates.
+
+pub mod executor;
+pub mod scheduler;
+mod transport;
+
+pub use transport::CallError;

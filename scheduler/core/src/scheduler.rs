@@ -1,0 +1,1211 @@
+//! The scheduler state machine.
+//!
+//! [`Scheduler`] owns Drover's view of apps, instances and tasks. Inputs come
+//! in through `handle_*` methods (user commands, Mesos subscription changes,
+//! offers, status updates, persistence results, time); decisions come out of
+//! [`Scheduler::poll_effect`] as [`Effect`]s for the daemon to perform.
+//!
+//! **Ordering invariants** (the daemon performs effects in the order they are
+//! polled, and reports each `Persist` back through `handle_persisted`):
+//! - The framework id is persisted before any call is sent or any offer is
+//!   used after a subscription (calls wait behind a barrier).
+//! - An ACCEPT that launches instance *X* is only yielded after the `Persist`
+//!   recording *X*'s task has been reported successful.
+//! - A status update is acknowledged only after the state change it caused
+//!   has been persisted.
+//! - A user command is answered only after its writes have been persisted.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+use drover_time::{SplitMix64, Timestamp, format_uuid};
+use imbl::OrdMap;
+
+use crate::app::{AppSpec, CommandSpec, KillSelection, Resources};
+use crate::ids::{AppId, InstanceId, TaskId};
+use crate::instance::{Goal, Instance, Task, TaskState};
+use crate::offer::Offer;
+use crate::placement::{self, Filter, PlacementConfig, PlacementReport, Request};
+
+/// Tunables of the scheduler.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// `refuse_seconds` for declined offers and for the unused rest of accepted ones.
+    pub decline_refuse: Duration,
+    /// `refuse_seconds` for offers received before the framework is ready.
+    pub not_ready_refuse: Duration,
+    /// Minimum time between two REVIVE calls.
+    pub min_revive_interval: Duration,
+    /// Time between reconciliation rounds.
+    pub reconcile_interval: Duration,
+    /// First wait for answers to an explicit reconciliation (doubles per retry).
+    pub reconcile_retry: Duration,
+    /// Explicit reconciliation attempts before moving on to implicit.
+    pub reconcile_attempts: u32,
+    /// Time between KILL retries for a task that is still alive.
+    pub kill_retry: Duration,
+    /// A task still staging after this long is killed and replaced.
+    pub launch_timeout: Duration,
+    /// Resources of each task's executor, added to the task's own.
+    pub executor_resources: Resources,
+    /// Placement tunables.
+    pub placement: PlacementConfig,
+    /// How often periodic checks (kill retries, launch timeouts, delays) run.
+    pub tick: Duration,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            decline_refuse: Duration::from_secs(120),
+            not_ready_refuse: Duration::from_secs(2),
+            min_revive_interval: Duration::from_secs(5),
+            reconcile_interval: Duration::from_secs(600),
+            reconcile_retry: Duration::from_secs(5),
+            reconcile_attempts: 4,
+            kill_retry: Duration::from_secs(10),
+            launch_timeout: Duration::from_secs(300),
+            executor_resources: Resources { cpus: 0.01, mem: 32.0, disk: 0.0, gpus: 0 },
+            placement: PlacementConfig::default(),
+            tick: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Identifies one `Persist` effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PersistToken(pub u64);
+
+/// Identifies a user command awaiting its reply.
+pub type RequestId = u64;
+
+/// A record to write to (or delete from) the store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// The framework id Mesos assigned.
+    FrameworkId(String),
+    /// An app spec (current version).
+    PutApp(AppSpec),
+    /// An app is gone.
+    DeleteApp(AppId),
+    /// An instance and its task record.
+    PutInstance(Instance),
+    /// An instance is gone.
+    DeleteInstance(InstanceId),
+}
+
+/// Everything needed to build one Mesos TaskInfo.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaunchSpec {
+    /// The task id.
+    pub task_id: TaskId,
+    /// The instance.
+    pub instance_id: InstanceId,
+    /// The app.
+    pub app_id: AppId,
+    /// The app version.
+    pub app_version: Timestamp,
+    /// The agent (from the offer).
+    pub agent_id: String,
+    /// The executor id for this task.
+    pub executor_id: String,
+    /// The task's own resources.
+    pub resources: Resources,
+    /// The executor's resources.
+    pub executor_resources: Resources,
+    /// The command.
+    pub command: CommandSpec,
+    /// The task's environment.
+    pub env: BTreeMap<String, String>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// SIGTERM-to-SIGKILL grace period.
+    pub kill_grace: Option<Duration>,
+}
+
+/// A call to the Mesos master, in domain terms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MesosCall {
+    /// Launch tasks on one offer.
+    Accept {
+        /// The offer.
+        offer_id: String,
+        /// The launches.
+        launches: Vec<LaunchSpec>,
+        /// Refuse the unused rest for this long.
+        refuse: Duration,
+    },
+    /// Decline offers.
+    Decline {
+        /// The offers.
+        offer_ids: Vec<String>,
+        /// Refuse them for this long.
+        refuse: Duration,
+    },
+    /// Kill a task.
+    Kill {
+        /// The task.
+        task_id: TaskId,
+        /// Its agent, when known.
+        agent_id: Option<String>,
+        /// Override of the kill grace period.
+        grace: Option<Duration>,
+    },
+    /// Acknowledge a status update.
+    Acknowledge {
+        /// The agent that sent it.
+        agent_id: String,
+        /// The task.
+        task_id: String,
+        /// The update's uuid.
+        uuid: Vec<u8>,
+    },
+    /// Reconcile tasks; empty = implicit.
+    Reconcile {
+        /// `(task id, agent id)` pairs.
+        tasks: Vec<(String, Option<String>)>,
+    },
+    /// Ask for offers again (clears filters).
+    Revive,
+    /// Stop offers.
+    Suppress,
+}
+
+/// A user command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Create an app (`POST /v2/apps`); fails if it exists.
+    CreateApp(AppSpec),
+    /// Create or replace an app (`PUT /v2/apps/{id}`).
+    PutApp(AppSpec),
+    /// Delete an app and kill its tasks.
+    DeleteApp(AppId),
+}
+
+/// The successful outcome of a command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployed {
+    /// The deployment started by the command.
+    pub deployment_id: String,
+    /// The resulting app version (for a deletion: when it was deleted).
+    pub version: Timestamp,
+    /// The app as stored (not for deletions).
+    pub app: Option<AppSpec>,
+    /// True when the command created the app.
+    pub created: bool,
+}
+
+/// Why a command was refused. Nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandError {
+    /// `POST` of an id that exists.
+    AppExists(AppId),
+    /// No such app.
+    AppNotFound(AppId),
+    /// The store refused the write; try again.
+    Unavailable(String),
+}
+
+/// Something the daemon must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Write these records atomically, then report through `handle_persisted`.
+    Persist {
+        /// Identifies this write.
+        token: PersistToken,
+        /// The records.
+        writes: Vec<Write>,
+    },
+    /// Send a call to the master.
+    Call(MesosCall),
+    /// Answer a command.
+    Reply {
+        /// The request.
+        request: RequestId,
+        /// The answer.
+        result: Result<Deployed, CommandError>,
+    },
+    /// A write failed: the in-memory state may be ahead of the store. The
+    /// daemon must rebuild the scheduler from the store and re-subscribe.
+    Reload {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A status update, in domain terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusUpdate {
+    /// The task.
+    pub task_id: String,
+    /// Its new state.
+    pub state: TaskState,
+    /// The agent, when known.
+    pub agent_id: Option<String>,
+    /// Human-readable message.
+    pub message: Option<String>,
+    /// Mesos' reason name (`REASON_...`).
+    pub reason: Option<String>,
+    /// The update's uuid; present = must be acknowledged.
+    pub uuid: Option<Vec<u8>>,
+}
+
+/// A deployment: one change to an app, complete once the app converged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployment {
+    /// Its id.
+    pub id: String,
+    /// The app.
+    pub app_id: AppId,
+    /// The app version it deploys (for a stop: when it was requested).
+    pub version: Timestamp,
+    /// What it does.
+    pub action: DeploymentAction,
+}
+
+/// The kind of change a deployment makes (Marathon's action names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeploymentAction {
+    /// A new app.
+    StartApplication,
+    /// A new instance count.
+    ScaleApplication,
+    /// A new configuration: every task is replaced.
+    RestartApplication,
+    /// App deleted.
+    StopApplication,
+}
+
+impl DeploymentAction {
+    /// Marathon's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeploymentAction::StartApplication => "StartApplication",
+            DeploymentAction::ScaleApplication => "ScaleApplication",
+            DeploymentAction::RestartApplication => "RestartApplication",
+            DeploymentAction::StopApplication => "StopApplication",
+        }
+    }
+}
+
+/// Launch backoff state of an app.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LaunchDelay {
+    /// Consecutive failures counted.
+    pub failures: u32,
+    /// No launch before this time.
+    pub until: Timestamp,
+}
+
+/// The last task failure of an app (Marathon's `lastTaskFailure`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskFailure {
+    /// The task.
+    pub task_id: TaskId,
+    /// Its final state.
+    pub state: TaskState,
+    /// The message.
+    pub message: String,
+    /// Where it ran.
+    pub host: String,
+    /// The agent.
+    pub agent_id: String,
+    /// When.
+    pub timestamp: Timestamp,
+    /// The app version it ran.
+    pub version: Timestamp,
+}
+
+/// A task Mesos reported that Drover has no record of. It is reported to
+/// operators, never killed blindly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnknownTask {
+    /// Its state.
+    pub state: TaskState,
+    /// The agent.
+    pub agent_id: Option<String>,
+    /// When it was first reported.
+    pub first_seen: Timestamp,
+}
+
+/// What placement last said about an app that waits to launch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueReport {
+    /// The counts and reasons.
+    pub report: PlacementReport,
+    /// When the last offer was processed for it.
+    pub last_processed_at: Timestamp,
+}
+
+/// An immutable, cheaply cloned view of the scheduler's state. The API
+/// serves reads from it.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The framework id, once known.
+    pub framework_id: Option<String>,
+    /// True while subscribed to the master.
+    pub subscribed: bool,
+    /// Apps by id.
+    pub apps: OrdMap<AppId, AppSpec>,
+    /// Instances by id (ids sort by app, so an app's instances are adjacent).
+    pub instances: OrdMap<InstanceId, Instance>,
+    /// Running deployments.
+    pub deployments: OrdMap<String, Deployment>,
+    /// Launch delays by app.
+    pub delays: OrdMap<AppId, LaunchDelay>,
+    /// Last task failure by app.
+    pub last_failures: OrdMap<AppId, TaskFailure>,
+    /// Placement reports of apps waiting for offers.
+    pub queue: OrdMap<AppId, QueueReport>,
+    /// Tasks Mesos reported that Drover does not know.
+    pub unknown_tasks: OrdMap<String, UnknownTask>,
+}
+
+impl Snapshot {
+    /// The instances of one app.
+    pub fn app_instances<'a>(&'a self, app: &AppId) -> impl Iterator<Item = &'a Instance> + 'a {
+        let start = InstanceId::lower_bound(app);
+        let prefix = start.as_str().to_owned();
+        self.instances.range(start..).take_while(move |(id, _)| id.as_str().starts_with(&prefix)).map(|(_, i)| i)
+    }
+
+    /// True when the instance runs the app's current configuration.
+    pub fn is_current(&self, inst: &Instance) -> bool {
+        self.apps.get(&inst.app_id).is_some_and(|a| inst.app_version >= a.last_config_change_at)
+    }
+}
+
+/// The persisted state a scheduler starts from.
+#[derive(Debug, Clone, Default)]
+pub struct StoredState {
+    /// The framework id, if Mesos ever assigned one.
+    pub framework_id: Option<String>,
+    /// Apps.
+    pub apps: Vec<AppSpec>,
+    /// Instances.
+    pub instances: Vec<Instance>,
+}
+
+#[derive(Debug, Default)]
+struct AfterPersist {
+    /// Released once the write succeeded.
+    then: Vec<Effect>,
+    /// Answered with an error if it failed.
+    request: Option<RequestId>,
+    /// Instances whose launch waits for this write.
+    launching: Vec<InstanceId>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Reconciliation {
+    /// Next round at this time (`None` before the first subscription).
+    Idle(Option<Timestamp>),
+    /// Waiting for answers about these tasks.
+    Explicit { pending: BTreeSet<String>, attempt: u32, retry_at: Timestamp },
+}
+
+/// The scheduler.
+pub struct Scheduler {
+    config: CoreConfig,
+    pipeline: Vec<Box<dyn Filter>>,
+    state: Snapshot,
+    rng: SplitMix64,
+    effects: VecDeque<Effect>,
+    next_token: u64,
+    after_persist: BTreeMap<PersistToken, AfterPersist>,
+    /// While set, calls wait for this write (the framework id) to succeed.
+    barrier: Option<PersistToken>,
+    held_calls: Vec<Effect>,
+    deferred_offers: Vec<Offer>,
+    /// Instances whose launch is being persisted (no KILL may overtake the ACCEPT).
+    launching: BTreeSet<InstanceId>,
+    /// Index: instances that want a task (`Instance::needs_launch`).
+    wanting: BTreeSet<InstanceId>,
+    /// When the next full scan of instances (kill retries, launch timeouts) runs.
+    next_scan: Timestamp,
+    suppressed: bool,
+    revive_wanted: bool,
+    last_revive: Option<Timestamp>,
+    reconciliation: Reconciliation,
+    next_tick: Timestamp,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("apps", &self.state.apps.len())
+            .field("instances", &self.state.instances.len())
+            .field("subscribed", &self.state.subscribed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Scheduler {
+    /// A scheduler resuming from `stored`. `seed` drives id generation.
+    pub fn new(config: CoreConfig, stored: StoredState, seed: u64, now: Timestamp) -> Self {
+        let mut state = Snapshot { framework_id: stored.framework_id, ..Snapshot::default() };
+        for app in stored.apps {
+            state.apps.insert(app.id.clone(), app);
+        }
+        let mut wanting = BTreeSet::new();
+        for inst in stored.instances {
+            if inst.needs_launch() {
+                wanting.insert(inst.id.clone());
+            }
+            state.instances.insert(inst.id.clone(), inst);
+        }
+        let pipeline = placement::default_pipeline(&config.placement);
+        Scheduler {
+            pipeline,
+            state,
+            rng: SplitMix64::new(seed),
+            effects: VecDeque::new(),
+            next_token: 1,
+            after_persist: BTreeMap::new(),
+            barrier: None,
+            held_calls: Vec::new(),
+            deferred_offers: Vec::new(),
+            launching: BTreeSet::new(),
+            wanting,
+            next_scan: now,
+            suppressed: false,
+            revive_wanted: false,
+            last_revive: None,
+            reconciliation: Reconciliation::Idle(None),
+            next_tick: now,
+            config,
+        }
+    }
+
+    /// The current state, for readers.
+    pub fn snapshot(&self) -> Snapshot {
+        self.state.clone()
+    }
+
+    /// The framework id, once known.
+    pub fn framework_id(&self) -> Option<&str> {
+        self.state.framework_id.as_deref()
+    }
+
+    /// The next effect to perform.
+    pub fn poll_effect(&mut self) -> Option<Effect> {
+        self.effects.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must run next.
+    pub fn poll_timeout(&self) -> Timestamp {
+        let mut t = self.next_tick;
+        if let Reconciliation::Explicit { retry_at, .. } = &self.reconciliation {
+            t = t.min(*retry_at);
+        }
+        t
+    }
+
+    // ----- inputs -------------------------------------------------------
+
+    /// A user command. The reply comes as an [`Effect::Reply`] for `request`.
+    pub fn handle_command(&mut self, request: RequestId, command: Command, now: Timestamp) {
+        let result = match command {
+            Command::CreateApp(spec) => {
+                if self.state.apps.contains_key(&spec.id) {
+                    Err(CommandError::AppExists(spec.id))
+                } else {
+                    Ok(self.create_app(spec, now))
+                }
+            }
+            Command::PutApp(spec) => match self.state.apps.get(&spec.id).cloned() {
+                None => Ok(self.create_app(spec, now)),
+                Some(old) => Ok(self.update_app(old, spec, now)),
+            },
+            Command::DeleteApp(id) => match self.state.apps.get(&id).cloned() {
+                None => Err(CommandError::AppNotFound(id)),
+                Some(app) => Ok(self.delete_app(app, now)),
+            },
+        };
+        match result {
+            Ok((writes, deployed)) => {
+                let reply = Effect::Reply { request, result: Ok(deployed) };
+                self.persist(writes, vec![reply], Some(request), Vec::new());
+            }
+            Err(e) => self.effects.push_back(Effect::Reply { request, result: Err(e) }),
+        }
+        self.update_offer_interest(now);
+    }
+
+    /// SUBSCRIBED arrived.
+    pub fn handle_subscribed(&mut self, framework_id: String, now: Timestamp) {
+        self.state.subscribed = true;
+        // The master starts every subscription unsuppressed, with no filters.
+        self.suppressed = false;
+        self.last_revive = None;
+        if self.state.framework_id.as_deref() != Some(&framework_id) {
+            self.state.framework_id = Some(framework_id.clone());
+            let token = self.persist(vec![Write::FrameworkId(framework_id)], Vec::new(), None, Vec::new());
+            self.barrier = token;
+        }
+        self.start_reconciliation(now);
+        self.update_offer_interest(now);
+    }
+
+    /// The subscription was lost.
+    pub fn handle_disconnected(&mut self) {
+        self.state.subscribed = false;
+        // Offers of a lost subscription are void.
+        self.deferred_offers.clear();
+        self.held_calls.clear();
+        self.reconciliation = Reconciliation::Idle(None);
+    }
+
+    /// Offers arrived.
+    pub fn handle_offers(&mut self, offers: Vec<Offer>, now: Timestamp) {
+        if offers.is_empty() {
+            return;
+        }
+        if self.barrier.is_some() {
+            self.deferred_offers.extend(offers);
+            return;
+        }
+        if !self.state.subscribed {
+            return;
+        }
+        let requests = self.launch_requests(now);
+        if requests.is_empty() {
+            let offer_ids = offers.into_iter().map(|o| o.id).collect();
+            self.call(MesosCall::Decline { offer_ids, refuse: self.config.decline_refuse });
+            self.update_offer_interest(now);
+            return;
+        }
+        let plan = placement::place(&offers, &requests, &self.pipeline);
+        for (app, report) in plan.reports {
+            self.state.queue.insert(app, QueueReport { report, last_processed_at: now });
+        }
+        let mut by_offer: BTreeMap<usize, Vec<InstanceId>> = BTreeMap::new();
+        for p in plan.placements {
+            by_offer.entry(p.offer).or_default().push(p.request.instance);
+        }
+        let mut unused = Vec::new();
+        for (index, offer) in offers.into_iter().enumerate() {
+            match by_offer.remove(&index) {
+                Some(instances) => self.launch_on(offer, instances, now),
+                None => unused.push(offer.id),
+            }
+        }
+        if !unused.is_empty() {
+            self.call(MesosCall::Decline { offer_ids: unused, refuse: self.config.decline_refuse });
+        }
+        let waiting: Vec<AppId> = self.state.queue.keys().filter(|a| !self.app_wants_launch(a)).cloned().collect();
+        for app in waiting {
+            self.state.queue.remove(&app);
+        }
+        self.update_offer_interest(now);
+    }
+
+    /// An offer was rescinded. Drover never holds offers across inputs, so
+    /// only offers deferred behind the framework-id barrier can be affected.
+    pub fn handle_rescind(&mut self, offer_id: &str) {
+        self.deferred_offers.retain(|o| o.id != offer_id);
+    }
+
+    /// A status update arrived.
+    pub fn handle_status(&mut self, status: StatusUpdate, now: Timestamp) {
+        if let Reconciliation::Explicit { pending, .. } = &mut self.reconciliation {
+            pending.remove(&status.task_id);
+        }
+        let ack = match (&status.uuid, &status.agent_id) {
+            (Some(uuid), Some(agent)) => vec![Effect::Call(MesosCall::Acknowledge {
+                agent_id: agent.clone(),
+                task_id: status.task_id.clone(),
+                uuid: uuid.clone(),
+            })],
+            _ => Vec::new(),
+        };
+        let task_id = TaskId::from_raw(status.task_id.clone());
+        let known = task_id.parse().and_then(|(inst, _)| {
+            let i = self.state.instances.get(&inst)?;
+            (i.task.as_ref()?.id == task_id).then(|| i.clone())
+        });
+        let writes = match known {
+            Some(inst) => {
+                self.state.unknown_tasks.remove(task_id.as_str());
+                self.apply_status(inst, &status, now)
+            }
+            None => {
+                self.note_unknown(&status, now);
+                Vec::new()
+            }
+        };
+        self.persist(writes, ack, None, Vec::new());
+        self.finish_reconciliation_if_done(now);
+        self.update_offer_interest(now);
+    }
+
+    /// A `Persist` finished.
+    pub fn handle_persisted(&mut self, token: PersistToken, outcome: Result<(), String>, now: Timestamp) {
+        let after = self.after_persist.remove(&token).unwrap_or_default();
+        for id in &after.launching {
+            self.launching.remove(id);
+        }
+        match outcome {
+            Ok(()) => {
+                for effect in after.then {
+                    self.emit(effect);
+                }
+                if self.barrier == Some(token) {
+                    self.barrier = None;
+                    let held = std::mem::take(&mut self.held_calls);
+                    self.effects.extend(held);
+                    let offers = std::mem::take(&mut self.deferred_offers);
+                    self.handle_offers(offers, now);
+                }
+            }
+            Err(reason) => {
+                if let Some(request) = after.request {
+                    self.effects
+                        .push_back(Effect::Reply { request, result: Err(CommandError::Unavailable(reason.clone())) });
+                }
+                self.effects.push_back(Effect::Reload { reason });
+            }
+        }
+        self.update_offer_interest(now);
+    }
+
+    /// Time passed.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        if let Reconciliation::Explicit { pending, attempt, retry_at } = &self.reconciliation {
+            if now >= *retry_at {
+                if *attempt >= self.config.reconcile_attempts || pending.is_empty() {
+                    self.implicit_reconciliation(now);
+                } else {
+                    let tasks = self.reconcile_pairs(pending);
+                    let attempt = attempt + 1;
+                    let wait = self.config.reconcile_retry.saturating_mul(1 << attempt.min(10));
+                    self.reconciliation =
+                        Reconciliation::Explicit { pending: pending.clone(), attempt, retry_at: now.add(wait) };
+                    self.call(MesosCall::Reconcile { tasks });
+                }
+            }
+        }
+        if now >= self.next_tick {
+            self.next_tick = now.add(self.config.tick);
+            if let Reconciliation::Idle(Some(at)) = self.reconciliation {
+                if now >= at && self.state.subscribed {
+                    self.start_reconciliation(now);
+                }
+            }
+            self.periodic(now);
+        }
+        self.update_offer_interest(now);
+    }
+
+    // ----- instance bookkeeping ------------------------------------------
+
+    /// Stores an instance, keeping the `wanting` index in step.
+    fn put_instance(&mut self, inst: Instance) {
+        if inst.needs_launch() {
+            self.wanting.insert(inst.id.clone());
+        } else {
+            self.wanting.remove(&inst.id);
+        }
+        self.state.instances.insert(inst.id.clone(), inst);
+    }
+
+    /// Forgets an instance.
+    fn remove_instance(&mut self, id: &InstanceId) {
+        self.wanting.remove(id);
+        self.state.instances.remove(id);
+    }
+
+    /// True when some instance of `app` wants a task.
+    fn app_wants_launch(&self, app: &AppId) -> bool {
+        let start = InstanceId::lower_bound(app);
+        self.wanting.range(start.clone()..).next().is_some_and(|id| id.as_str().starts_with(start.as_str()))
+    }
+
+    // ----- commands -----------------------------------------------------
+
+    fn new_instance_id(&mut self, app: &AppId) -> InstanceId {
+        InstanceId::new(app, &format_uuid(&self.rng.uuid_v4()))
+    }
+
+    fn new_deployment(&mut self, app: &AppId, version: Timestamp, action: DeploymentAction) -> String {
+        let id = format_uuid(&self.rng.uuid_v4());
+        // A newer change supersedes whatever deployment held the app.
+        let old: Vec<String> =
+            self.state.deployments.iter().filter(|(_, d)| &d.app_id == app).map(|(k, _)| k.clone()).collect();
+        for k in old {
+            self.state.deployments.remove(&k);
+        }
+        self.state.deployments.insert(id.clone(), Deployment { id: id.clone(), app_id: app.clone(), version, action });
+        id
+    }
+
+    fn next_version(&self, app: &AppId, now: Timestamp) -> Timestamp {
+        match self.state.apps.get(app) {
+            Some(old) if old.version >= now => old.version.add(Duration::from_millis(1)),
+            _ => now,
+        }
+    }
+
+    fn create_app(&mut self, mut spec: AppSpec, now: Timestamp) -> (Vec<Write>, Deployed) {
+        let version = self.next_version(&spec.id, now);
+        spec.version = version;
+        spec.last_scaling_at = version;
+        spec.last_config_change_at = version;
+        let mut writes = vec![Write::PutApp(spec.clone())];
+        writes.extend(self.add_instances(&spec, spec.instances));
+        self.state.apps.insert(spec.id.clone(), spec.clone());
+        self.state.delays.remove(&spec.id);
+        let deployment_id = self.new_deployment(&spec.id, version, DeploymentAction::StartApplication);
+        self.check_deployments(&spec.id);
+        (writes, Deployed { deployment_id, version, app: Some(spec), created: true })
+    }
+
+    fn update_app(&mut self, old: AppSpec, mut spec: AppSpec, now: Timestamp) -> (Vec<Write>, Deployed) {
+        let version = self.next_version(&spec.id, now);
+        spec.version = version;
+        let restart = old.config_differs(&spec);
+        spec.last_scaling_at = if spec.instances != old.instances || restart { version } else { old.last_scaling_at };
+        spec.last_config_change_at = if restart { version } else { old.last_config_change_at };
+        let mut writes = vec![Write::PutApp(spec.clone())];
+        self.state.apps.insert(spec.id.clone(), spec.clone());
+        let action = if restart {
+            // Replace every task with one of the new version.
+            self.state.delays.remove(&spec.id);
+            let old_ids: Vec<InstanceId> = self
+                .state
+                .app_instances(&spec.id)
+                .filter(|i| i.goal == Goal::Running)
+                .map(|i| i.id.clone())
+                .collect();
+            for id in old_ids {
+                writes.extend(self.decommission(&id, now));
+            }
+            writes.extend(self.add_instances(&spec, spec.instances));
+            DeploymentAction::RestartApplication
+        } else {
+            // A scale keeps the running instances: they still run the
+            // current configuration (`last_config_change_at` is unchanged).
+            let running: Vec<Instance> =
+                self.state.app_instances(&spec.id).filter(|i| i.goal == Goal::Running).cloned().collect();
+            let have = u32::try_from(running.len()).unwrap_or(u32::MAX);
+            if spec.instances > have {
+                writes.extend(self.add_instances(&spec, spec.instances - have));
+            } else if spec.instances < have {
+                let victims = select_victims(&running, (have - spec.instances) as usize, spec.kill_selection);
+                for id in victims {
+                    writes.extend(self.decommission(&id, now));
+                }
+            }
+            DeploymentAction::ScaleApplication
+        };
+        let deployment_id = self.new_deployment(&spec.id, version, action);
+        self.check_deployments(&spec.id);
+        (writes, Deployed { deployment_id, version, app: Some(spec), created: false })
+    }
+
+    fn delete_app(&mut self, app: AppSpec, now: Timestamp) -> (Vec<Write>, Deployed) {
+        let mut writes = vec![Write::DeleteApp(app.id.clone())];
+        self.state.apps.remove(&app.id);
+        self.state.delays.remove(&app.id);
+        self.state.queue.remove(&app.id);
+        self.state.last_failures.remove(&app.id);
+        let ids: Vec<InstanceId> = self.state.app_instances(&app.id).map(|i| i.id.clone()).collect();
+        for id in ids {
+            writes.extend(self.decommission(&id, now));
+        }
+        let deployment_id = self.new_deployment(&app.id, now, DeploymentAction::StopApplication);
+        self.check_deployments(&app.id);
+        (writes, Deployed { deployment_id, version: now, app: None, created: false })
+    }
+
+    fn add_instances(&mut self, spec: &AppSpec, count: u32) -> Vec<Write> {
+        if count > 0 {
+            self.revive_wanted = true;
+        }
+        (0..count)
+            .map(|_| {
+                let id = self.new_instance_id(&spec.id);
+                let inst = Instance::new(id, spec.id.clone(), spec.version);
+                self.put_instance(inst.clone());
+                Write::PutInstance(inst)
+            })
+            .collect()
+    }
+
+    /// Marks an instance for removal: kill its task, or forget it at once
+    /// when it has none.
+    fn decommission(&mut self, id: &InstanceId, now: Timestamp) -> Vec<Write> {
+        let Some(mut inst) = self.state.instances.get(id).cloned() else { return Vec::new() };
+        inst.goal = Goal::Decommissioned;
+        if inst.active_task().is_none() && !self.launching.contains(id) {
+            self.remove_instance(id);
+            return vec![Write::DeleteInstance(id.clone())];
+        }
+        if !self.launching.contains(id) {
+            if let Some(task) = inst.task.as_mut() {
+                task.kill_sent_at = Some(now);
+                let call = kill_call(task);
+                self.call(call);
+            }
+        }
+        self.put_instance(inst.clone());
+        vec![Write::PutInstance(inst)]
+    }
+
+    // ----- offers and launches -------------------------------------------
+
+    /// Instances that may launch now, in priority order (app id, then
+    /// instance id: deterministic).
+    fn launch_requests(&self, now: Timestamp) -> Vec<Request> {
+        let exec = self.config.executor_resources;
+        self.wanting
+            .iter()
+            .filter(|id| !self.launching.contains(*id))
+            .filter_map(|id| self.state.instances.get(id))
+            .filter(|i| self.state.delays.get(&i.app_id).is_none_or(|d| d.until <= now))
+            .filter_map(|i| {
+                let app = self.state.apps.get(&i.app_id)?;
+                Some(Request { instance: i.id.clone(), app: i.app_id.clone(), need: app.resources.plus(&exec) })
+            })
+            .collect()
+    }
+
+    fn launch_on(&mut self, offer: Offer, instances: Vec<InstanceId>, now: Timestamp) {
+        let mut writes = Vec::new();
+        let mut launches = Vec::new();
+        for id in &instances {
+            let Some(mut inst) = self.state.instances.get(id).cloned() else { continue };
+            let Some(app) = self.state.apps.get(&inst.app_id).cloned() else { continue };
+            inst.incarnation += 1;
+            inst.app_version = app.version;
+            let task_id = inst.id.task_id(inst.incarnation);
+            let executor_id = format!("drover-executor.{task_id}");
+            inst.task = Some(Task {
+                id: task_id.clone(),
+                agent_id: offer.agent_id.clone(),
+                hostname: offer.hostname.clone(),
+                executor_id: executor_id.clone(),
+                state: TaskState::Staging,
+                staged_at: now,
+                started_at: None,
+                updated_at: now,
+                message: None,
+                kill_sent_at: None,
+            });
+            let mut env = app.task_env();
+            env.insert("MESOS_TASK_ID".into(), task_id.to_string());
+            env.insert("HOST".into(), offer.hostname.clone());
+            launches.push(LaunchSpec {
+                task_id,
+                instance_id: inst.id.clone(),
+                app_id: app.id.clone(),
+                app_version: app.version,
+                agent_id: offer.agent_id.clone(),
+                executor_id,
+                resources: app.resources,
+                executor_resources: self.config.executor_resources,
+                command: app.command.clone(),
+                env,
+                labels: app.labels.clone(),
+                kill_grace: app.kill_grace,
+            });
+            self.put_instance(inst.clone());
+            writes.push(Write::PutInstance(inst));
+        }
+        if launches.is_empty() {
+            self.call(MesosCall::Decline { offer_ids: vec![offer.id], refuse: self.config.decline_refuse });
+            return;
+        }
+        self.launching.extend(instances.iter().cloned());
+        let accept =
+            Effect::Call(MesosCall::Accept { offer_id: offer.id, launches, refuse: self.config.decline_refuse });
+        self.persist(writes, vec![accept], None, instances);
+    }
+
+    /// REVIVE when work appeared, SUPPRESS when there is none.
+    fn update_offer_interest(&mut self, now: Timestamp) {
+        if !self.state.subscribed || self.barrier.is_some() {
+            return;
+        }
+        let wants = !self.launch_requests(now).is_empty();
+        if wants && (self.suppressed || self.revive_wanted) {
+            let allowed = self.last_revive.is_none_or(|t| now >= t.add(self.config.min_revive_interval));
+            if allowed {
+                self.call(MesosCall::Revive);
+                self.suppressed = false;
+                self.revive_wanted = false;
+                self.last_revive = Some(now);
+            } else if let Some(t) = self.last_revive {
+                self.next_tick = self.next_tick.min(t.add(self.config.min_revive_interval));
+            }
+        } else if !wants {
+            self.revive_wanted = false;
+            if !self.suppressed {
+                self.call(MesosCall::Suppress);
+                self.suppressed = true;
+            }
+        }
+    }
+
+    // ----- status updates -------------------------------------------------
+
+    fn apply_status(&mut self, mut inst: Instance, status: &StatusUpdate, now: Timestamp) -> Vec<Write> {
+        let Some(task) = inst.task.as_mut() else { return Vec::new() };
+        if task.state.is_terminal() {
+            // Terminal is final; a late duplicate changes nothing.
+            return Vec::new();
+        }
+        let changed = task.state != status.state || task.message != status.message;
+        task.state = status.state;
+        task.updated_at = now;
+        if status.message.is_some() {
+            task.message.clone_from(&status.message);
+        }
+        if let Some(agent) = &status.agent_id {
+            task.agent_id.clone_from(agent);
+        }
+        if status.state == TaskState::Running && task.started_at.is_none() {
+            task.started_at = Some(now);
+        }
+        let ended = task.state.needs_replacement();
+        let task = task.clone();
+        if ended {
+            if inst.goal == Goal::Decommissioned {
+                self.remove_instance(&inst.id);
+                self.check_deployments(&inst.app_id);
+                return vec![Write::DeleteInstance(inst.id)];
+            }
+            self.on_task_ended(&inst, &task, now);
+        }
+        if !changed {
+            return Vec::new();
+        }
+        self.put_instance(inst.clone());
+        self.check_deployments(&inst.app_id);
+        vec![Write::PutInstance(inst)]
+    }
+
+    fn on_task_ended(&mut self, inst: &Instance, task: &Task, now: Timestamp) {
+        self.revive_wanted = true;
+        let Some(app) = self.state.apps.get(&inst.app_id) else { return };
+        if task.state.counts_for_backoff() {
+            let failures = self.state.delays.get(&app.id).map_or(0, |d| d.failures) + 1;
+            let until = now.add(app.backoff.delay(failures));
+            self.state.delays.insert(app.id.clone(), LaunchDelay { failures, until });
+        }
+        if task.state != TaskState::Killed && task.state != TaskState::Finished {
+            self.state.last_failures.insert(
+                app.id.clone(),
+                TaskFailure {
+                    task_id: task.id.clone(),
+                    state: task.state,
+                    message: task.message.clone().unwrap_or_default(),
+                    host: task.hostname.clone(),
+                    agent_id: task.agent_id.clone(),
+                    timestamp: now,
+                    version: inst.app_version,
+                },
+            );
+        }
+    }
+
+    fn note_unknown(&mut self, status: &StatusUpdate, now: Timestamp) {
+        if status.state.needs_replacement() {
+            self.state.unknown_tasks.remove(&status.task_id);
+            return;
+        }
+        if !self.state.unknown_tasks.contains_key(&status.task_id) {
+            self.state.unknown_tasks.insert(
+                status.task_id.clone(),
+                UnknownTask { state: status.state, agent_id: status.agent_id.clone(), first_seen: now },
+            );
+        } else if let Some(u) = self.state.unknown_tasks.get_mut(&status.task_id) {
+            u.state = status.state;
+        }
+    }
+
+    // ----- reconciliation -------------------------------------------------
+
+    fn reconcile_pairs(&self, tasks: &BTreeSet<String>) -> Vec<(String, Option<String>)> {
+        tasks
+            .iter()
+            .map(|t| {
+                let agent = TaskId::from_raw(t.clone())
+                    .parse()
+                    .and_then(|(i, _)| self.state.instances.get(&i))
+                    .and_then(|i| i.task.as_ref())
+                    .map(|task| task.agent_id.clone());
+                (t.clone(), agent)
+            })
+            .collect()
+    }
+
+    fn start_reconciliation(&mut self, now: Timestamp) {
+        let pending: BTreeSet<String> = self
+            .state
+            .instances
+            .values()
+            .filter_map(|i| i.active_task())
+            .map(|t| t.id.to_string())
+            .collect();
+        if pending.is_empty() {
+            self.implicit_reconciliation(now);
+            return;
+        }
+        let tasks = self.reconcile_pairs(&pending);
+        self.call(MesosCall::Reconcile { tasks });
+        self.reconciliation =
+            Reconciliation::Explicit { pending, attempt: 1, retry_at: now.add(self.config.reconcile_retry) };
+    }
+
+    fn finish_reconciliation_if_done(&mut self, now: Timestamp) {
+        if matches!(&self.reconciliation, Reconciliation::Explicit { pending, .. } if pending.is_empty()) {
+            self.implicit_reconciliation(now);
+        }
+    }
+
+    fn implicit_reconciliation(&mut self, now: Timestamp) {
+        self.call(MesosCall::Reconcile { tasks: Vec::new() });
+        self.reconciliation = Reconciliation::Idle(Some(now.add(self.config.reconcile_interval)));
+    }
+
+    // ----- periodic work ------------------------------------------------
+
+    fn periodic(&mut self, now: Timestamp) {
+        let mut writes = Vec::new();
+        let scan = now >= self.next_scan;
+        if scan {
+            self.next_scan = now.add(self.config.kill_retry.min(Duration::from_secs(5)));
+        }
+        let ids: Vec<InstanceId> = if scan { self.state.instances.keys().cloned().collect() } else { Vec::new() };
+        for id in ids {
+            if self.launching.contains(&id) {
+                continue;
+            }
+            let Some(inst) = self.state.instances.get(&id) else { continue };
+            let Some(task) = inst.active_task() else {
+                if inst.goal == Goal::Decommissioned {
+                    self.remove_instance(&id);
+                    writes.push(Write::DeleteInstance(id));
+                }
+                continue;
+            };
+            let overdue_launch = task.state == TaskState::Staging && now >= task.staged_at.add(self.config.launch_timeout);
+            let kill_due = inst.goal == Goal::Decommissioned || overdue_launch;
+            let retry_due = task.kill_sent_at.is_none_or(|t| now >= t.add(self.config.kill_retry));
+            if kill_due && retry_due && self.state.subscribed {
+                let call = kill_call(task);
+                if let Some(t) = self.state.instances.get_mut(&id).and_then(|i| i.task.as_mut()) {
+                    t.kill_sent_at = Some(now);
+                }
+                self.call(call);
+            }
+        }
+        // Deployments that converged are done.
+        let apps: BTreeSet<AppId> = self.state.deployments.values().map(|d| d.app_id.clone()).collect();
+        for app in apps {
+            self.check_deployments(&app);
+        }
+        // A delay that expired makes work appear.
+        let expired: Vec<AppId> = self.state.delays.iter().filter(|(_, d)| d.until <= now).map(|(a, _)| a.clone()).collect();
+        for app in expired {
+            if self.app_wants_launch(&app) {
+                self.revive_wanted = true;
+            }
+        }
+        self.persist(writes, Vec::new(), None, Vec::new());
+    }
+
+    /// Removes the app's deployment once the app has converged.
+    fn check_deployments(&mut self, app_id: &AppId) {
+        let Some((id, dep)) = self.state.deployments.iter().find(|(_, d)| &d.app_id == app_id) else { return };
+        let done = match self.state.apps.get(app_id) {
+            None => self.state.app_instances(app_id).next().is_none(),
+            Some(app) => {
+                let mut running = 0u32;
+                let mut others = false;
+                for i in self.state.app_instances(app_id) {
+                    let current = i.app_version >= app.last_config_change_at;
+                    let ok = i.goal == Goal::Running
+                        && current
+                        && i.active_task().is_some_and(|t| t.state == TaskState::Running);
+                    if ok {
+                        running += 1;
+                    } else if i.goal == Goal::Decommissioned || !current {
+                        others = true;
+                    }
+                }
+                running >= app.instances && !others && dep.version <= app.version
+            }
+        };
+        if done {
+            let id = id.clone();
+            self.state.deployments.remove(&id);
+        }
+    }
+
+    // ----- effects ------------------------------------------------------
+
+    fn call(&mut self, call: MesosCall) {
+        self.emit(Effect::Call(call));
+    }
+
+    fn emit(&mut self, effect: Effect) {
+        if matches!(effect, Effect::Call(_)) && (self.barrier.is_some() || !self.state.subscribed) {
+            if self.state.subscribed {
+                self.held_calls.push(effect);
+            }
+            return;
+        }
+        self.effects.push_back(effect);
+    }
+
+    /// Emits a `Persist` for `writes` (if any) and schedules `then` after
+    /// it; with no writes, `then` is emitted at once.
+    fn persist(
+        &mut self,
+        writes: Vec<Write>,
+        then: Vec<Effect>,
+        request: Option<RequestId>,
+        launching: Vec<InstanceId>,
+    ) -> Option<PersistToken> {
+        if writes.is_empty() {
+            for e in then {
+                self.emit(e);
+            }
+            return None;
+        }
+        let token = PersistToken(self.next_token);
+        self.next_token += 1;
+        self.effects.push_back(Effect::Persist { token, writes });
+        self.after_persist.insert(token, AfterPersist { then, request, launching });
+        Some(token)
+    }
+}
+
+fn kill_call(task: &Task) -> MesosCall {
+    MesosCall::Kill { task_id: task.id.clone(), agent_id: Some(task.agent_id.clone()), grace: None }
+}
+
+/// Picks `count` instances to remove on scale-down: never-launched ones
+/// first, then staging before running, then by the app's kill selection.
+fn select_victims(instances: &[Instance], count: usize, selection: KillSelection) -> Vec<InstanceId> {
+    let mut ranked: Vec<&Instance> = instances.iter().collect();
+    ranked.sort_by(|a, b| {
+        let key = |i: &Instance| match i.active_task() {
+            None => (0, Timestamp::EPOCH),
+            Some(t) if t.state != TaskState::Running => (1, t.staged_at),
+            Some(t) => (2, t.started_at.unwrap_or(t.staged_at)),
+        };
+        let (ra, ta) = key(a);
+        let (rb, tb) = key(b);
+        ra.cmp(&rb).then_with(|| match selection {
+            KillSelection::YoungestFirst => tb.cmp(&ta),
+            KillSelection::OldestFirst => ta.cmp(&tb),
+        })
+    });
+    ranked.into_iter().take(count).map(|i| i.id.clone()).collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,647 @@
+//! Tests of the scheduler state machine, driven on a virtual clock through a
+//! small harness that plays the daemon: it performs persists (or holds them),
+//! records calls and replies.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::app::BackoffPolicy;
+
+const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
+
+fn spec(id: &str, instances: u32) -> AppSpec {
+    AppSpec {
+        id: AppId::parse(id).unwrap(),
+        command: CommandSpec::Shell("sleep 600".into()),
+        instances,
+        resources: Resources { cpus: 0.5, mem: 64.0, disk: 0.0, gpus: 0 },
+        env: BTreeMap::new(),
+        labels: BTreeMap::new(),
+        backoff: BackoffPolicy::default(),
+        kill_selection: KillSelection::YoungestFirst,
+        kill_grace: None,
+        version: Timestamp::EPOCH,
+        last_scaling_at: Timestamp::EPOCH,
+        last_config_change_at: Timestamp::EPOCH,
+    }
+}
+
+fn offer(id: &str, cpus: f64) -> Offer {
+    Offer {
+        id: id.into(),
+        agent_id: "agent-1".into(),
+        hostname: "127.0.0.1".into(),
+        resources: Resources { cpus, mem: 4096.0, disk: 1000.0, gpus: 0 },
+        ignored_resources: 0,
+    }
+}
+
+/// What the harness saw, in order.
+#[derive(Debug, Clone, PartialEq)]
+enum Seen {
+    Persist(Vec<Write>),
+    Call(MesosCall),
+    Reply(RequestId, Result<Deployed, CommandError>),
+    Reload,
+}
+
+struct Harness {
+    s: Scheduler,
+    now: Timestamp,
+    /// Persist immediately (true) or hold tokens for the test to release.
+    auto_persist: bool,
+    held: Vec<PersistToken>,
+    log: Vec<Seen>,
+    next_request: RequestId,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self::with(CoreConfig::default(), StoredState::default())
+    }
+
+    fn with(config: CoreConfig, stored: StoredState) -> Self {
+        Harness {
+            s: Scheduler::new(config, stored, 42, T0),
+            now: T0,
+            auto_persist: true,
+            held: Vec::new(),
+            log: Vec::new(),
+            next_request: 1,
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(e) = self.s.poll_effect() {
+            match e {
+                Effect::Persist { token, writes } => {
+                    self.log.push(Seen::Persist(writes));
+                    if self.auto_persist {
+                        self.s.handle_persisted(token, Ok(()), self.now);
+                    } else {
+                        self.held.push(token);
+                    }
+                }
+                Effect::Call(c) => self.log.push(Seen::Call(c)),
+                Effect::Reply { request, result } => self.log.push(Seen::Reply(request, result)),
+                Effect::Reload { .. } => self.log.push(Seen::Reload),
+            }
+        }
+    }
+
+    fn take(&mut self) -> Vec<Seen> {
+        self.drain();
+        std::mem::take(&mut self.log)
+    }
+
+    fn calls(&mut self) -> Vec<MesosCall> {
+        self.take()
+            .into_iter()
+            .filter_map(|s| if let Seen::Call(c) = s { Some(c) } else { None })
+            .collect()
+    }
+
+    fn release(&mut self, outcome: Result<(), String>) {
+        for t in std::mem::take(&mut self.held) {
+            self.s.handle_persisted(t, outcome.clone(), self.now);
+        }
+        self.drain();
+    }
+
+    fn command(&mut self, c: Command) -> RequestId {
+        let r = self.next_request;
+        self.next_request += 1;
+        self.s.handle_command(r, c, self.now);
+        self.drain();
+        r
+    }
+
+    fn subscribe(&mut self) {
+        self.s.handle_subscribed("fw-1".into(), self.now);
+        self.drain();
+    }
+
+    fn advance(&mut self, d: Duration) {
+        self.now = self.now.add(d);
+        self.s.handle_timeout(self.now);
+        self.drain();
+    }
+
+    fn status(&mut self, task: &TaskId, state: TaskState, uuid: Option<u8>) {
+        self.s.handle_status(
+            StatusUpdate {
+                task_id: task.to_string(),
+                state,
+                agent_id: Some("agent-1".into()),
+                message: Some(format!("now {}", state.mesos_name())),
+                reason: None,
+                uuid: uuid.map(|b| vec![b; 16]),
+            },
+            self.now,
+        );
+        self.drain();
+    }
+
+    fn tasks(&self, app: &str) -> Vec<(TaskId, TaskState)> {
+        let snap = self.s.snapshot();
+        snap.app_instances(&AppId::parse(app).unwrap())
+            .filter_map(|i| i.task.as_ref().map(|t| (t.id.clone(), t.state)))
+            .collect()
+    }
+
+    /// Offers, then reports every launched task as RUNNING.
+    fn launch_all(&mut self, offer_id: &str) -> Vec<TaskId> {
+        self.s.handle_offers(vec![offer(offer_id, 8.0)], self.now);
+        let launched: Vec<TaskId> = self
+            .calls()
+            .into_iter()
+            .filter_map(|c| if let MesosCall::Accept { launches, .. } = c { Some(launches) } else { None })
+            .flatten()
+            .map(|l| l.task_id)
+            .collect();
+        for t in &launched {
+            self.status(t, TaskState::Running, None);
+        }
+        self.take();
+        launched
+    }
+}
+
+fn accepts(calls: &[MesosCall]) -> Vec<&LaunchSpec> {
+    calls
+        .iter()
+        .filter_map(|c| if let MesosCall::Accept { launches, .. } = c { Some(launches) } else { None })
+        .flatten()
+        .collect()
+}
+
+fn kills(calls: &[MesosCall]) -> Vec<TaskId> {
+    calls.iter().filter_map(|c| if let MesosCall::Kill { task_id, .. } = c { Some(task_id.clone()) } else { None }).collect()
+}
+
+#[test]
+fn framework_id_is_persisted_before_any_call() {
+    let mut h = Harness::new();
+    h.auto_persist = false;
+    h.subscribe();
+    h.s.handle_offers(vec![offer("o1", 4.0)], h.now);
+    let seen = h.take();
+    assert_eq!(seen, vec![Seen::Persist(vec![Write::FrameworkId("fw-1".into())])], "nothing but the id write");
+    h.release(Ok(()));
+    let calls = h.calls();
+    assert!(calls.contains(&MesosCall::Reconcile { tasks: vec![] }));
+    assert!(
+        calls.contains(&MesosCall::Decline { offer_ids: vec!["o1".into()], refuse: Duration::from_secs(120) }),
+        "the deferred offer is declined once the id is stored: {calls:?}"
+    );
+    assert!(calls.contains(&MesosCall::Suppress));
+}
+
+#[test]
+fn known_framework_id_is_not_rewritten() {
+    let stored = StoredState { framework_id: Some("fw-1".into()), ..Default::default() };
+    let mut h = Harness::with(CoreConfig::default(), stored);
+    h.subscribe();
+    assert!(h.take().iter().all(|s| !matches!(s, Seen::Persist(_))));
+}
+
+#[test]
+fn create_app_replies_only_after_persisting() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.take();
+    h.auto_persist = false;
+    let req = h.command(Command::CreateApp(spec("/web", 3)));
+    let seen = h.take();
+    assert!(seen.iter().all(|s| !matches!(s, Seen::Reply(..))), "no reply before the persist: {seen:?}");
+    assert!(seen.contains(&Seen::Call(MesosCall::Revive)), "work appeared: {seen:?}");
+    let Seen::Persist(writes) = &seen[0] else { panic!("{seen:?}") };
+    assert!(matches!(&writes[0], Write::PutApp(a) if a.id.as_str() == "/web" && a.version == T0));
+    assert_eq!(writes.iter().filter(|w| matches!(w, Write::PutInstance(_))).count(), 3);
+    h.release(Ok(()));
+    let seen = h.take();
+    let reply = seen.iter().find_map(|s| if let Seen::Reply(r, res) = s { Some((*r, res.clone())) } else { None });
+    let (r, res) = reply.expect("a reply after the persist");
+    assert_eq!(r, req);
+    let deployed = res.unwrap();
+    assert!(deployed.created);
+    assert_eq!(deployed.app.unwrap().version, T0);
+}
+
+#[test]
+fn duplicate_create_is_refused_and_changes_nothing() {
+    let mut h = Harness::new();
+    h.command(Command::CreateApp(spec("/web", 1)));
+    h.take();
+    let before = h.s.snapshot();
+    let r = h.command(Command::CreateApp(spec("/web", 5)));
+    assert_eq!(h.take(), vec![Seen::Reply(r, Err(CommandError::AppExists(AppId::parse("/web").unwrap())))]);
+    let after = h.s.snapshot();
+    assert_eq!(before.apps, after.apps);
+    assert_eq!(before.instances, after.instances);
+}
+
+#[test]
+fn accept_is_sent_only_after_the_launch_is_persisted() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.command(Command::CreateApp(spec("/web", 3)));
+    h.take();
+    h.auto_persist = false;
+    h.s.handle_offers(vec![offer("o1", 1.2), offer("o2", 8.0)], h.now);
+    let seen = h.take();
+    assert!(seen.iter().all(|s| !matches!(s, Seen::Call(MesosCall::Accept { .. }))), "ACCEPT before persist: {seen:?}");
+    let persisted: Vec<&Write> = seen.iter().filter_map(|s| if let Seen::Persist(w) = s { Some(w) } else { None }).flatten().collect();
+    assert_eq!(persisted.len(), 3);
+    assert!(persisted.iter().all(|w| matches!(w, Write::PutInstance(i) if i.task.as_ref().unwrap().state == TaskState::Staging)));
+    h.release(Ok(()));
+    let calls = h.calls();
+    let launched = accepts(&calls);
+    assert_eq!(launched.len(), 3);
+    // 0.51 cpus each (task + executor): two fit in o1's 1.2, one in o2.
+    let per_offer: Vec<&str> =
+        calls.iter().filter_map(|c| if let MesosCall::Accept { offer_id, .. } = c { Some(offer_id.as_str()) } else { None }).collect();
+    assert_eq!(per_offer, vec!["o1", "o2"]);
+    assert!(launched.iter().all(|l| l.task_id.as_str().ends_with("._app.1")));
+    assert_eq!(launched[0].env["MESOS_TASK_ID"], launched[0].task_id.as_str());
+    assert_eq!(launched[0].env["MARATHON_APP_ID"], "/web");
+}
+
+#[test]
+fn persist_failure_of_a_launch_reloads_and_never_accepts() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.command(Command::CreateApp(spec("/web", 1)));
+    h.take();
+    h.auto_persist = false;
+    h.s.handle_offers(vec![offer("o1", 8.0)], h.now);
+    h.take();
+    h.release(Err("etcd unavailable".into()));
+    let seen = h.take();
+    assert!(seen.contains(&Seen::Reload));
+    assert!(seen.iter().all(|s| !matches!(s, Seen::Call(MesosCall::Accept { .. }))));
+}
+
+#[test]
+fn failed_command_write_answers_unavailable() {
+    let mut h = Harness::new();
+    h.auto_persist = false;
+    let r = h.command(Command::CreateApp(spec("/web", 1)));
+    h.release(Err("disk full".into()));
+    let seen = h.take();
+    assert!(seen.contains(&Seen::Reply(r, Err(CommandError::Unavailable("disk full".into())))));
+    assert!(seen.contains(&Seen::Reload));
+}
+
+#[test]
+fn status_updates_are_acknowledged_after_they_are_persisted() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.command(Command::CreateApp(spec("/web", 1)));
+    h.s.handle_offers(vec![offer("o1", 8.0)], h.now);
+    let task = accepts(&h.calls())[0].task_id.clone();
+    h.auto_persist = false;
+    h.status(&task, TaskState::Running, Some(7));
+    let seen = h.take();
+    assert_eq!(seen.len(), 1, "only the persist: {seen:?}");
+    h.release(Ok(()));
+    assert_eq!(
+        h.calls(),
+        vec![MesosCall::Acknowledge { agent_id: "agent-1".into(), task_id: task.to_string(), uuid: vec![7; 16] }]
+    );
+    // A duplicate changes nothing but is still acknowledged.
+    h.auto_persist = true;
+    h.s.handle_status(
+        StatusUpdate {
+            task_id: task.to_string(),
+            state: TaskState::Running,
+            agent_id: Some("agent-1".into()),
+            message: Some("now TASK_RUNNING".into()),
+            reason: None,
+            uuid: Some(vec![8; 16]),
+        },
+        h.now,
+    );
+    let seen = h.take();
+    assert_eq!(
+        seen,
+        vec![Seen::Call(MesosCall::Acknowledge { agent_id: "agent-1".into(), task_id: task.to_string(), uuid: vec![8; 16] })]
+    );
+    assert_eq!(h.tasks("/web"), vec![(task, TaskState::Running)]);
+}
+
+#[test]
+fn reconciliation_updates_without_uuid_are_not_acknowledged() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.command(Command::CreateApp(spec("/web", 1)));
+    let tasks = h.launch_all("o1");
+    h.status(&tasks[0], TaskState::Running, None);
+    assert!(h.calls().iter().all(|c| !matches!(c, MesosCall::Acknowledge { .. })));
+}
+
+#[test]
+fn a_failed_task_is_replaced_after_its_backoff() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.command(Command::CreateApp(spec("/crash", 1)));
+    let first = h.launch_all("o1")[0].clone();
+    h.status(&first, TaskState::Failed, Some(1));
+    let snap = h.s.snapshot();
+    let app = AppId::parse("/crash").unwrap();
+    assert_eq!(snap.delays[&app].failures, 1);
+    assert_eq!(snap.last_failures[&app].task_id, first);
+    h.take();
+    // Within the 1 s backoff an offer is declined.
+    h.s.handle_offers(vec![offer("o2", 8.0)], h.now);
+    assert!(accepts(&h.calls()).is_empty());
+    h.advance(Duration::from_secs(1));
+    assert!(h.calls().contains(&MesosCall::Revive) || h.s.snapshot().subscribed);
+    let second = h.launch_all("o3");
+    assert_eq!(second.len(), 1);
+    assert!(second[0].as_str().ends_with("._app.2"), "same instance, next incarnation: {}", second[0]);
+    assert_eq!(second[0].parse().unwrap().0, first.parse().unwrap().0);
+}
+
+#[test]
+fn finished_and_lost_tasks_are_replaced_too() {
+    for end in [TaskState::Finished, TaskState::Lost, TaskState::Gone, TaskState::Unreachable, TaskState::Dropped] {
+        let mut h = Harness::new();
+        h.subscribe();
+        h.command(Command::CreateApp(spec("/w", 1)));
+        let t = h.launch_all("o1")[0].clone();
+        h.status(&t, end, Some(1));
+        h.advance(Duration::from_secs(5));
+        let next = h.launch_all("o2");
+        assert_eq!(next.len(), 1, "{end:?} not replaced");
+        assert!(next[0].as_str().ends_with("._app.2"));
+    }
+}
+
+#[test]
+fn scale_down_kills_the_youngest_and_forgets_them_once_dead() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.command(Command::CreateApp(spec("/web", 3)));
+    h.s.handle_offers(vec![offer("o1", 8.0)], h.now);
+    let launched: Vec<TaskId> = accepts(&h.calls()).iter().map(|l| l.task_id.clone()).collect();
+    for (i, t) in launched.iter().enumerate() {
+        h.now = h.now.add(Duration::from_secs(i as u64 + 1));
+        h.status(t, TaskState::Running, None);
+    }
+    h.take();
+    let mut s = spec("/web", 1);
+    s.instances = 1;
+    h.command(Command::PutApp(s));
+    let killed = kills(&h.calls());
+    assert_eq!(killed, vec![launched[2].clone(), launched[1].clone()], "youngest first");
+    for t in &killed {
+        h.status(t, TaskState::Killed, Some(3));
+    }
+    assert_eq!(h.tasks("/web"), vec![(launched[0].clone(), TaskState::Running)]);
+    assert!(h.s.snapshot().deployments.is_empty(), "scale deployment finished");
+}
+
+#[test]
+fn scale_up_keeps_running_tasks() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.command(Command::CreateApp(spec("/web", 1)));
+    let first = h.launch_all("o1");
+    h.command(Command::PutApp(spec("/web", 2)));
+    assert!(kills(&h.calls()).is_empty());
+    let more = h.launch_all("o2");
+    assert_eq!(more.len(), 1);
+    assert_eq!(h.tasks("/web").len(), 2);
+    assert!(h.tasks("/web").iter().any(|(t, _)| *t == first[0]));
+}
+
+#[test]
+fn config_change_replaces_every_task() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.command(Command::CreateApp(spec("/web", 2)));
+    let old = h.launch_all("o1");
+    let mut changed = spec("/web", 2);
+    changed.command = CommandSpec::Shell("sleep 700".into());
+    h.command(Command::PutApp(changed));
+    let mut killed = kills(&h.calls());
+    killed.sort();
+    let mut want = old.clone();
+    want.sort();
+    assert_eq!(killed, want);
+    let new = h.launch_all("o2");
+    assert_eq!(new.len(), 2);
+    assert!(new.iter().all(|t| !old.contains(t)));
+    for t in &old {
+        h.status(t, TaskState::Killed, Some(1));
+    }
+    assert_eq!(h.tasks("/web").len(), 2);
+    assert!(h.s.snapshot().deployments.is_empty());
+}
+
+#[test]
+fn delete_removes_the_app_at_once_and_instances_when_their_tasks_die() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.command(Command::CreateApp(spec("/web", 2)));
+    let tasks = h.launch_all("o1");
+    let r = h.command(Command::DeleteApp(AppId::parse("/web").unwrap()));
+    let seen = h.take();
+    assert!(seen.iter().any(|s| matches!(s, Seen::Reply(x, Ok(d)) if *x == r && d.app.is_none())));
+    assert_eq!(kills(&seen.iter().filter_map(|s| if let Seen::Call(c) = s { Some(c.clone()) } else { None }).collect::<Vec<_>>()).len(), 2);
+    assert!(h.s.snapshot().apps.is_empty());
+    assert_eq!(h.s.snapshot().instances.len(), 2, "kept until their tasks end");
+    for t in &tasks {
+        h.status(t, TaskState::Killed, Some(2));
+    }
+    let snap = h.s.snapshot();
+    assert!(snap.instances.is_empty());
+    assert!(snap.deployments.is_empty());
+    h.take();
+    let r = h.command(Command::DeleteApp(AppId::parse("/web").unwrap()));
+    assert_eq!(h.take(), vec![Seen::Reply(r, Err(CommandError::AppNotFound(AppId::parse("/web").unwrap())))]);
+}
+
+#[test]
+fn kills_are_retried_until_the_task_dies() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.command(Command::CreateApp(spec("/web", 1)));
+    let t = h.launch_all("o1")[0].clone();
+    h.command(Command::DeleteApp(AppId::parse("/web").unwrap()));
+    assert_eq!(kills(&h.calls()), vec![t.clone()]);
+    h.advance(Duration::from_secs(5));
+    assert!(kills(&h.calls()).is_empty());
+    for _ in 0..10 {
+        h.advance(Duration::from_secs(1));
+    }
+    assert_eq!(kills(&h.calls()), vec![t.clone()], "retried after kill_retry");
+}
+
+#[test]
+fn a_kill_never_overtakes_its_accept() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.command(Command::CreateApp(spec("/web", 1)));
+    h.take();
+    h.auto_persist = false;
+    h.s.handle_offers(vec![offer("o1", 8.0)], h.now);
+    h.take();
+    // Delete while the launch is still being persisted.
+    h.auto_persist = true;
+    h.command(Command::DeleteApp(AppId::parse("/web").unwrap()));
+    assert!(kills(&h.calls()).is_empty(), "no KILL before the ACCEPT");
+    h.auto_persist = false;
+    h.release(Ok(()));
+    let calls = h.calls();
+    assert_eq!(accepts(&calls).len(), 1);
+    h.auto_persist = true;
+    h.advance(Duration::from_secs(6));
+    assert_eq!(kills(&h.calls()).len(), 1);
+}
+
+#[test]
+fn staging_tasks_are_killed_after_the_launch_timeout() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.command(Command::CreateApp(spec("/web", 1)));
+    h.s.handle_offers(vec![offer("o1", 8.0)], h.now);
+    let t = accepts(&h.calls())[0].task_id.clone();
+    h.advance(Duration::from_secs(299));
+    assert!(kills(&h.calls()).is_empty());
+    for _ in 0..6 {
+        h.advance(Duration::from_secs(1));
+    }
+    assert_eq!(kills(&h.calls()), vec![t]);
+}
+
+#[test]
+fn suppresses_when_idle_and_revives_when_work_appears_rate_limited() {
+    let mut h = Harness::new();
+    h.subscribe();
+    let calls = h.calls();
+    assert!(calls.contains(&MesosCall::Suppress));
+    h.command(Command::CreateApp(spec("/a", 1)));
+    assert!(h.calls().contains(&MesosCall::Revive));
+    h.command(Command::CreateApp(spec("/b", 1)));
+    assert!(!h.calls().contains(&MesosCall::Revive), "within min_revive_interval");
+    h.advance(Duration::from_secs(5));
+    assert!(h.calls().contains(&MesosCall::Revive), "deferred revive");
+    h.launch_all("o1");
+    h.advance(Duration::from_secs(1));
+    assert!(h.calls().contains(&MesosCall::Suppress) || h.s.snapshot().instances.values().all(|i| !i.needs_launch()));
+}
+
+#[test]
+fn offers_with_no_work_are_declined_with_refuse_seconds() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.take();
+    h.s.handle_offers(vec![offer("o1", 1.0)], h.now);
+    assert_eq!(h.calls(), vec![MesosCall::Decline { offer_ids: vec!["o1".into()], refuse: Duration::from_secs(120) }]);
+}
+
+#[test]
+fn offers_too_small_are_declined_and_reported() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.command(Command::CreateApp(spec("/big", 1)));
+    h.take();
+    h.s.handle_offers(vec![offer("o1", 0.1)], h.now);
+    let calls = h.calls();
+    assert!(calls.contains(&MesosCall::Decline { offer_ids: vec!["o1".into()], refuse: Duration::from_secs(120) }));
+    let q = &h.s.snapshot().queue[&AppId::parse("/big").unwrap()];
+    assert_eq!(q.report.rejected[&placement::Reason::InsufficientCpus], 1);
+}
+
+#[test]
+fn resubscription_reconciles_explicitly_then_implicitly() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.command(Command::CreateApp(spec("/web", 2)));
+    let tasks = h.launch_all("o1");
+    h.s.handle_disconnected();
+    h.s.handle_subscribed("fw-1".into(), h.now);
+    let calls = h.calls();
+    let Some(MesosCall::Reconcile { tasks: asked }) = calls.iter().find(|c| matches!(c, MesosCall::Reconcile { .. })) else {
+        panic!("{calls:?}")
+    };
+    let mut asked: Vec<String> = asked.iter().map(|(t, a)| {
+        assert_eq!(a.as_deref(), Some("agent-1"));
+        t.clone()
+    }).collect();
+    asked.sort();
+    let mut want: Vec<String> = tasks.iter().map(|t| t.to_string()).collect();
+    want.sort();
+    assert_eq!(asked, want);
+    // One answer: no implicit round yet. Retry after the timeout.
+    h.status(&tasks[0], TaskState::Running, None);
+    assert!(!h.calls().contains(&MesosCall::Reconcile { tasks: vec![] }));
+    h.advance(Duration::from_secs(5));
+    let calls = h.calls();
+    assert!(calls.contains(&MesosCall::Reconcile { tasks: vec![(tasks[1].to_string(), Some("agent-1".into()))] }), "{calls:?}");
+    h.status(&tasks[1], TaskState::Running, None);
+    assert!(h.calls().contains(&MesosCall::Reconcile { tasks: vec![] }), "implicit after all answered");
+}
+
+#[test]
+fn unknown_tasks_are_reported_not_killed() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.take();
+    let stranger = TaskId::from_raw("other.instance-x._app.1");
+    h.status(&stranger, TaskState::Running, Some(5));
+    let calls = h.calls();
+    assert!(kills(&calls).is_empty());
+    assert!(calls.iter().any(|c| matches!(c, MesosCall::Acknowledge { .. })));
+    assert!(h.s.snapshot().unknown_tasks.contains_key(stranger.as_str()));
+    h.status(&stranger, TaskState::Killed, None);
+    assert!(h.s.snapshot().unknown_tasks.is_empty());
+}
+
+#[test]
+fn calls_are_not_sent_while_disconnected() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.command(Command::CreateApp(spec("/web", 1)));
+    h.launch_all("o1");
+    h.s.handle_disconnected();
+    h.command(Command::PutApp(spec("/web", 0)));
+    assert!(h.calls().is_empty());
+    h.s.handle_offers(vec![offer("o9", 8.0)], h.now);
+    assert!(h.calls().is_empty(), "offers of a lost subscription are ignored");
+}
+
+#[test]
+fn recovery_from_stored_state_resumes_instances() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.command(Command::CreateApp(spec("/web", 2)));
+    h.launch_all("o1");
+    let snap = h.s.snapshot();
+    let stored = StoredState {
+        framework_id: snap.framework_id.clone(),
+        apps: snap.apps.values().cloned().collect(),
+        instances: snap.instances.values().cloned().collect(),
+    };
+    let mut h2 = Harness::with(CoreConfig::default(), stored);
+    h2.subscribe();
+    let calls = h2.calls();
+    assert!(matches!(&calls[0], MesosCall::Reconcile { tasks } if tasks.len() == 2), "{calls:?}");
+    h2.s.handle_offers(vec![offer("o2", 8.0)], h2.now);
+    assert!(accepts(&h2.calls()).is_empty(), "nothing relaunched that is running");
+}
+
+#[test]
+fn same_seed_same_decisions() {
+    let run = || {
+        let mut h = Harness::new();
+        h.subscribe();
+        h.command(Command::CreateApp(spec("/web", 3)));
+        h.launch_all("o1");
+        h.take();
+        h.s.snapshot().instances.keys().cloned().collect::<Vec<_>>()
+    };
+    assert_eq!(run(), run());
+}
