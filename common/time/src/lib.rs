@@ -40,21 +40,17 @@ impl Timestamp {
 
     /// A timestamp from fractional seconds since the epoch (Mesos' form).
     pub fn from_secs_f64(s: f64) -> Self {
-        if s.is_finite() {
-            Timestamp((s * 1000.0).round() as i64)
-        } else {
-            Timestamp(0)
-        }
+        if s.is_finite() { Timestamp((s * 1000.0).round() as i64) } else { Timestamp(0) }
     }
 
     /// `self + d`, saturating.
-    pub fn add(self, d: Duration) -> Self {
+    pub fn plus(self, d: Duration) -> Self {
         let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         Timestamp(self.0.saturating_add(ms))
     }
 
     /// `self - d`, saturating.
-    pub fn sub(self, d: Duration) -> Self {
+    pub fn minus(self, d: Duration) -> Self {
         let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         Timestamp(self.0.saturating_sub(ms))
     }
@@ -84,9 +80,8 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     #[allow(clippy::disallowed_methods, reason = "the one place that reads the system clock")]
     fn now(&self) -> Timestamp {
-        let since = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let since =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Timestamp(i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
     }
 }
@@ -211,8 +206,8 @@ mod tests {
     #[test]
     fn timestamp_arithmetic_saturates_and_converts() {
         let t = Timestamp::from_secs(5);
-        assert_eq!(t.add(Duration::from_millis(250)).as_millis(), 5250);
-        assert_eq!(t.sub(Duration::from_secs(10)).as_millis(), -5000);
+        assert_eq!(t.plus(Duration::from_millis(250)).as_millis(), 5250);
+        assert_eq!(t.minus(Duration::from_secs(10)).as_millis(), -5000);
         assert_eq!(t.since(Timestamp::from_secs(6)), Duration::ZERO);
         assert_eq!(Timestamp::from_secs_f64(1.5).as_millis(), 1500);
         assert_eq!(Timestamp::from_secs_f64(f64::NAN), Timestamp::EPOCH);

@@ -69,7 +69,14 @@ pub fn spawn(
     let (input_tx, input_rx) = mpsc::channel(256);
     let (update_tx, update_rx) = mpsc::channel(256);
     let session = ExecutorSession::new(config.session.clone(), config.seed, clock.now());
-    let driver = Driver { session, clock, config, client: transport::client(), streams: BTreeMap::new(), input_tx };
+    let driver = Driver {
+        session,
+        clock,
+        config,
+        client: transport::client(),
+        streams: BTreeMap::new(),
+        input_tx,
+    };
     let task = tokio::spawn(driver.run(update_rx));
     (ExecutorHandle { tx: update_tx }, input_rx, task)
 }
@@ -90,12 +97,8 @@ impl Driver {
         // agent must see STARTING before RUNNING.
         let (call_tx, call_rx) = mpsc::unbounded_channel::<Call>();
         let (out_tx, mut out_rx) = mpsc::unbounded_channel::<bool>();
-        let sender = tokio::spawn(send_calls(
-            self.client.clone(),
-            self.config.clone(),
-            call_rx,
-            out_tx,
-        ));
+        let sender =
+            tokio::spawn(send_calls(self.client.clone(), self.config.clone(), call_rx, out_tx));
         let mut updates_open = true;
         loop {
             if !self.perform(&stream_tx, &call_tx).await {
@@ -133,24 +136,31 @@ impl Driver {
         }
     }
 
-    async fn perform(&mut self, stream_tx: &mpsc::Sender<StreamMsg>, call_tx: &mpsc::UnboundedSender<Call>) -> bool {
+    async fn perform(
+        &mut self,
+        stream_tx: &mpsc::Sender<StreamMsg>,
+        call_tx: &mpsc::UnboundedSender<Call>,
+    ) -> bool {
         while let Some(action) = self.session.poll_action() {
             let ct = self.config.content_type;
             let auth = self.config.authorization.as_deref();
             match action {
-                Action::Subscribe { conn, call } => match transport::request(&self.config.agent, ct, ct.encode(&*call), None, auth) {
-                    Ok(req) => {
-                        let task = tokio::spawn(transport::run_stream(
-                            self.client.clone(),
-                            conn,
-                            req,
-                            self.config.max_record_len,
-                            stream_tx.clone(),
-                        ));
-                        self.streams.insert(conn, task);
+                Action::Subscribe { conn, call } => {
+                    match transport::request(&self.config.agent, ct, ct.encode(&*call), None, auth)
+                    {
+                        Ok(req) => {
+                            let task = tokio::spawn(transport::run_stream(
+                                self.client.clone(),
+                                conn,
+                                req,
+                                self.config.max_record_len,
+                                stream_tx.clone(),
+                            ));
+                            self.streams.insert(conn, task);
+                        }
+                        Err(_) => self.session.handle_stream_end(conn, self.clock.now()),
                     }
-                    Err(_) => self.session.handle_stream_end(conn, self.clock.now()),
-                },
+                }
                 Action::Send(call) => {
                     let _ = call_tx.send(*call);
                 }
@@ -173,20 +183,26 @@ impl Driver {
         let now = self.clock.now();
         match msg {
             StreamMsg::Head { conn, status, .. } => self.session.handle_response(conn, status, now),
-            StreamMsg::Record { conn, bytes } => match self.config.content_type.decode::<Event>(&bytes) {
-                Ok(event) => {
-                    if let Some(event) = self.session.handle_event(conn, event, now) {
-                        return self.input_tx.send(ExecutorInput::Event(Box::new(event))).await.is_ok();
+            StreamMsg::Record { conn, bytes } => {
+                match self.config.content_type.decode::<Event>(&bytes) {
+                    Ok(event) => {
+                        if let Some(event) = self.session.handle_event(conn, event, now) {
+                            return self
+                                .input_tx
+                                .send(ExecutorInput::Event(Box::new(event)))
+                                .await
+                                .is_ok();
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Undecodable event from the agent; re-subscribing.");
+                        if let Some(task) = self.streams.remove(&conn) {
+                            task.abort();
+                        }
+                        self.session.handle_stream_end(conn, now);
                     }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "Undecodable event from the agent; re-subscribing.");
-                    if let Some(task) = self.streams.remove(&conn) {
-                        task.abort();
-                    }
-                    self.session.handle_stream_end(conn, now);
-                }
-            },
+            }
             StreamMsg::End { conn, reason } => {
                 tracing::info!(%reason, "The agent subscription ended.");
                 self.streams.remove(&conn);
@@ -206,7 +222,13 @@ async fn send_calls(
 ) {
     let ct = config.content_type;
     while let Some(call) = rx.recv().await {
-        let req = transport::request(&config.agent, ct, ct.encode(&call), None, config.authorization.as_deref());
+        let req = transport::request(
+            &config.agent,
+            ct,
+            ct.encode(&call),
+            None,
+            config.authorization.as_deref(),
+        );
         let ok = match req {
             Ok(req) => match transport::post(&client, req, config.call_timeout).await {
                 Ok(o) if (200..300).contains(&o.status) => true,

@@ -77,7 +77,8 @@ impl SchedulerHandle {
     /// is delivery order.
     pub async fn enqueue(&self, call: Call) -> oneshot::Receiver<Result<(), CallError>> {
         let (reply, rx) = oneshot::channel();
-        if let Err(mpsc::error::SendError(Cmd::Call(_, reply))) = self.tx.send(Cmd::Call(Box::new(call), reply)).await
+        if let Err(mpsc::error::SendError(Cmd::Call(_, reply))) =
+            self.tx.send(Cmd::Call(Box::new(call), reply)).await
         {
             let _ = reply.send(Err(CallError::Stopped));
         }
@@ -108,7 +109,14 @@ pub fn spawn(
         config.seed,
         now,
     );
-    let driver = Driver { fsm, clock, config, client: transport::client(), streams: BTreeMap::new(), input_tx };
+    let driver = Driver {
+        fsm,
+        clock,
+        config,
+        client: transport::client(),
+        streams: BTreeMap::new(),
+        input_tx,
+    };
     let task = tokio::spawn(driver.run(cmd_rx));
     (SchedulerHandle { tx: cmd_tx }, input_rx, task)
 }
@@ -122,7 +130,8 @@ struct Driver {
     input_tx: mpsc::Sender<SchedulerInput>,
 }
 
-type Outgoing = (http::Request<http_body_util::Full<bytes::Bytes>>, oneshot::Sender<Result<(), CallError>>);
+type Outgoing =
+    (http::Request<http_body_util::Full<bytes::Bytes>>, oneshot::Sender<Result<(), CallError>>);
 
 impl Driver {
     async fn run(mut self, mut cmd_rx: mpsc::Receiver<Cmd>) {
@@ -130,7 +139,12 @@ impl Driver {
         // Calls go through one sender task, strictly in order.
         let (out_tx, out_rx) = mpsc::channel::<Outgoing>(1024);
         let (outcome_tx, mut outcome_rx) = mpsc::channel::<CallOutcome>(1024);
-        let sender = tokio::spawn(send_calls(self.client.clone(), self.config.call_timeout, out_rx, outcome_tx));
+        let sender = tokio::spawn(send_calls(
+            self.client.clone(),
+            self.config.call_timeout,
+            out_rx,
+            outcome_tx,
+        ));
         loop {
             if !self.perform(&stream_tx).await {
                 break;
@@ -169,8 +183,13 @@ impl Driver {
                 Action::Subscribe { conn, endpoint, call } => {
                     let ct = self.fsm.content_type();
                     tracing::info!(master = %endpoint, "Subscribing to the Mesos master.");
-                    match transport::request(&endpoint, ct, ct.encode(&*call), None, self.config.authorization.as_deref())
-                    {
+                    match transport::request(
+                        &endpoint,
+                        ct,
+                        ct.encode(&*call),
+                        None,
+                        self.config.authorization.as_deref(),
+                    ) {
                         Ok(req) => {
                             let task = tokio::spawn(transport::run_stream(
                                 self.client.clone(),
@@ -181,7 +200,9 @@ impl Driver {
                             ));
                             self.streams.insert(conn, task);
                         }
-                        Err(e) => self.fsm.handle_stream_end(conn, &e.to_string(), self.clock.now()),
+                        Err(e) => {
+                            self.fsm.handle_stream_end(conn, &e.to_string(), self.clock.now())
+                        }
                     }
                 }
                 Action::Close { conn } => {
@@ -215,21 +236,33 @@ impl Driver {
         let now = self.clock.now();
         match msg {
             StreamMsg::Head { conn, status, location, stream_id } => {
-                self.fsm.handle_response(conn, status, location.as_deref(), stream_id.as_deref(), now);
+                self.fsm.handle_response(
+                    conn,
+                    status,
+                    location.as_deref(),
+                    stream_id.as_deref(),
+                    now,
+                );
             }
-            StreamMsg::Record { conn, bytes } => match self.fsm.content_type().decode::<Event>(&bytes) {
-                Ok(event) => {
-                    // Events are forwarded in stream order, before the notice
-                    // (if any) that the event caused.
-                    if let Some(event) = self.fsm.handle_event(conn, event, now) {
-                        return self.input_tx.send(SchedulerInput::Event(Box::new(event))).await.is_ok();
+            StreamMsg::Record { conn, bytes } => {
+                match self.fsm.content_type().decode::<Event>(&bytes) {
+                    Ok(event) => {
+                        // Events are forwarded in stream order, before the notice
+                        // (if any) that the event caused.
+                        if let Some(event) = self.fsm.handle_event(conn, event, now) {
+                            return self
+                                .input_tx
+                                .send(SchedulerInput::Event(Box::new(event)))
+                                .await
+                                .is_ok();
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Undecodable event from the master; re-subscribing.");
+                        self.fsm.handle_stream_end(conn, "undecodable event", now);
                     }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "Undecodable event from the master; re-subscribing.");
-                    self.fsm.handle_stream_end(conn, "undecodable event", now);
-                }
-            },
+            }
             StreamMsg::End { conn, reason } => {
                 self.streams.remove(&conn);
                 self.fsm.handle_stream_end(conn, &reason, now);
@@ -238,7 +271,12 @@ impl Driver {
         true
     }
 
-    async fn on_call(&mut self, call: Call, reply: oneshot::Sender<Result<(), CallError>>, out: &mpsc::Sender<Outgoing>) {
+    async fn on_call(
+        &mut self,
+        call: Call,
+        reply: oneshot::Sender<Result<(), CallError>>,
+        out: &mpsc::Sender<Outgoing>,
+    ) {
         let Some(stream_id) = self.fsm.stream_id() else {
             let _ = reply.send(Err(CallError::NotSubscribed));
             return;
@@ -274,8 +312,11 @@ async fn send_calls(
         let answer = match result {
             Ok(outcome) => {
                 let ok = (200..300).contains(&outcome.status);
-                let answer =
-                    if ok { Ok(()) } else { Err(CallError::Status { status: outcome.status, body: outcome.body.clone() }) };
+                let answer = if ok {
+                    Ok(())
+                } else {
+                    Err(CallError::Status { status: outcome.status, body: outcome.body.clone() })
+                };
                 let _ = outcomes.send(outcome).await;
                 answer
             }

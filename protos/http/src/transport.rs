@@ -20,7 +20,9 @@ pub(crate) fn client() -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector)
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(connector)
 }
 
 /// Why a call did not reach Mesos.
@@ -144,7 +146,10 @@ async fn stream_inner(
     tx.send(head).await.map_err(|_| "driver gone".to_owned())?;
     if status != 200 {
         let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body[..body.len().min(512)])));
+        return Err(format!(
+            "HTTP {status}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(512)])
+        ));
     }
     let mut body = resp.into_body();
     let mut decoder = Decoder::new(max_record_len);
@@ -156,9 +161,10 @@ async fn stream_inner(
                     buf.extend_from_slice(&data);
                     loop {
                         match decoder.decode(&mut buf) {
-                            Ok(Some(bytes)) => {
-                                tx.send(StreamMsg::Record { conn, bytes }).await.map_err(|_| "driver gone".to_owned())?
-                            }
+                            Ok(Some(bytes)) => tx
+                                .send(StreamMsg::Record { conn, bytes })
+                                .await
+                                .map_err(|_| "driver gone".to_owned())?,
                             Ok(None) => break,
                             Err(e) => return Err(format!("malformed RecordIO stream: {e}")),
                         }
@@ -166,14 +172,20 @@ async fn stream_inner(
                 }
             }
             Some(Err(e)) => return Err(format!("read failed: {e}")),
-            None => return decoder.finish(&buf).map_err(|e| format!("malformed RecordIO stream: {e}")),
+            None => {
+                return decoder.finish(&buf).map_err(|e| format!("malformed RecordIO stream: {e}"));
+            }
         }
     }
 }
 
 /// Sleeps until `deadline` as measured by `clock` (never less than 1 ms,
 /// never more than `cap`, so a clock change is noticed).
-pub(crate) async fn sleep_until(clock: &dyn drover_time::Clock, deadline: drover_time::Timestamp, cap: Duration) {
+pub(crate) async fn sleep_until(
+    clock: &dyn drover_time::Clock,
+    deadline: drover_time::Timestamp,
+    cap: Duration,
+) {
     let wait = deadline.since(clock.now()).clamp(Duration::from_millis(1), cap);
     tokio::time::sleep(wait).await;
 }

@@ -13,7 +13,9 @@
 use std::sync::LazyLock;
 
 use prost::{Message, Name};
-use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage, MessageDescriptor, SerializeOptions};
+use prost_reflect::{
+    DescriptorPool, DeserializeOptions, DynamicMessage, MessageDescriptor, SerializeOptions,
+};
 
 static POOL: LazyLock<Option<DescriptorPool>> =
     LazyLock::new(|| DescriptorPool::decode(crate::MESOS_DESCRIPTOR_SET).ok());
@@ -84,10 +86,13 @@ pub fn from_json<M: Message + Name + Default>(bytes: &[u8]) -> Result<M, JsonErr
     let dynamic = DynamicMessage::deserialize_with_options(desc, &mut de, &options)
         .and_then(|m| de.end().map(|()| m))
         .map_err(|source| JsonError::Invalid { type_name: name.clone(), source })?;
-    M::decode(dynamic.encode_to_vec().as_slice()).map_err(|source| JsonError::Protobuf { type_name: name, source })
+    M::decode(dynamic.encode_to_vec().as_slice())
+        .map_err(|source| JsonError::Protobuf { type_name: name, source })
 }
 
 /// Parses a Mesos JSON value into `M`.
-pub fn from_json_value<M: Message + Name + Default>(value: &serde_json::Value) -> Result<M, JsonError> {
+pub fn from_json_value<M: Message + Name + Default>(
+    value: &serde_json::Value,
+) -> Result<M, JsonError> {
     from_json(&serde_json::to_vec(value).unwrap_or_default())
 }

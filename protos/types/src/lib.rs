@@ -29,7 +29,8 @@ pub mod mesos {
 }
 
 /// The serialized `FileDescriptorSet` of the Mesos protos (with imports).
-pub const MESOS_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/mesos_descriptor.bin"));
+pub const MESOS_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/mesos_descriptor.bin"));
 
 /// The Apache Mesos release these protos mirror.
 pub const MESOS_VERSION: &str = include_str!("../../mesos/VERSION");

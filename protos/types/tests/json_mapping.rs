@@ -20,7 +20,9 @@ fn scalar(name: &str, v: f64) -> mesos::Resource {
 fn accept_call_uses_proto_names_enum_names_and_plain_64_bit_numbers() {
     let mut ports = mesos::Resource {
         name: "ports".into(),
-        ranges: Some(mesos::value::Ranges { range: vec![mesos::value::Range { begin: 31000, end: 31001 }] }),
+        ranges: Some(mesos::value::Ranges {
+            range: vec![mesos::value::Range { begin: 31000, end: 31001 }],
+        }),
         ..Default::default()
     };
     ports.set_type(mesos::value::Type::Ranges);

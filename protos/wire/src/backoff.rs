@@ -50,7 +50,11 @@ mod tests {
         let delays: Vec<Duration> = (0..10).map(|_| b.next_delay(&mut rng)).collect();
         for (i, d) in delays.iter().enumerate() {
             let base = Duration::from_secs(1u64 << i.min(5)).min(Duration::from_secs(30));
-            assert!(*d >= base / 2 && *d <= base, "attempt {i}: {d:?} not in [{:?}, {base:?}]", base / 2);
+            assert!(
+                *d >= base / 2 && *d <= base,
+                "attempt {i}: {d:?} not in [{:?}, {base:?}]",
+                base / 2
+            );
         }
         assert!(delays[9] >= Duration::from_secs(15));
         b.reset();

@@ -35,7 +35,11 @@ impl Endpoint {
             return Err(err());
         }
         let path = if path.is_empty() || path == "/" { default_path } else { path };
-        Ok(Endpoint { scheme: scheme.to_owned(), authority: authority.to_owned(), path: path.to_owned() })
+        Ok(Endpoint {
+            scheme: scheme.to_owned(),
+            authority: authority.to_owned(),
+            path: path.to_owned(),
+        })
     }
 
     /// Resolves a redirect `Location` against this endpoint. Mesos masters

@@ -87,7 +87,8 @@ pub struct ExecutorSession {
 impl ExecutorSession {
     /// A session that connects at `now`.
     pub fn new(config: ExecutorConfig, seed: u64, now: Timestamp) -> Self {
-        let backoff = Backoff::new(Duration::from_millis(100).min(config.backoff_max), config.backoff_max);
+        let backoff =
+            Backoff::new(Duration::from_millis(100).min(config.backoff_max), config.backoff_max);
         ExecutorSession {
             config,
             phase: Phase::Disconnected { since: now, retry_at: now },
@@ -164,7 +165,8 @@ impl ExecutorSession {
             }
             event::Type::Acknowledged => {
                 if let Some(ack) = &event.acknowledged {
-                    self.unacked_updates.retain(|u| u.status.uuid.as_deref() != Some(&ack.uuid[..]));
+                    self.unacked_updates
+                        .retain(|u| u.status.uuid.as_deref() != Some(&ack.uuid[..]));
                     self.unacked_tasks.remove(&ack.task_id.value);
                 }
             }
@@ -233,7 +235,7 @@ impl ExecutorSession {
     pub fn handle_timeout(&mut self, now: Timestamp) {
         match self.phase {
             Phase::Disconnected { since, .. } | Phase::Connecting { since, .. }
-                if now >= since.add(self.config.recovery_timeout) =>
+                if now >= since.plus(self.config.recovery_timeout) =>
             {
                 if let Phase::Connecting { conn, .. } = self.phase {
                     self.actions.push_back(Action::Close { conn });
@@ -247,8 +249,13 @@ impl ExecutorSession {
             Phase::Disconnected { since, retry_at } if now >= retry_at => {
                 let conn = self.next_conn;
                 self.next_conn += 1;
-                self.phase = Phase::Connecting { conn, since, deadline: now.add(self.config.connect_timeout) };
-                self.actions.push_back(Action::Subscribe { conn, call: Box::new(self.subscribe_call()) });
+                self.phase = Phase::Connecting {
+                    conn,
+                    since,
+                    deadline: now.plus(self.config.connect_timeout),
+                };
+                self.actions
+                    .push_back(Action::Subscribe { conn, call: Box::new(self.subscribe_call()) });
             }
             Phase::Connecting { conn, since, deadline } if now >= deadline => {
                 self.actions.push_back(Action::Close { conn });
@@ -260,7 +267,7 @@ impl ExecutorSession {
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        let give_up = |since: Timestamp| since.add(self.config.recovery_timeout);
+        let give_up = |since: Timestamp| since.plus(self.config.recovery_timeout);
         match self.phase {
             Phase::Disconnected { since, retry_at } => Some(retry_at.min(give_up(since))),
             Phase::Connecting { since, deadline, .. } => Some(deadline.min(give_up(since))),
@@ -274,7 +281,10 @@ impl ExecutorSession {
     }
 
     fn disconnected(&mut self, since: Timestamp, now: Timestamp) {
-        if !self.config.checkpoint && self.next_conn > 1 && !matches!(self.phase, Phase::Connecting { .. }) {
+        if !self.config.checkpoint
+            && self.next_conn > 1
+            && !matches!(self.phase, Phase::Connecting { .. })
+        {
             self.phase = Phase::GaveUp;
             self.actions.push_back(Action::GiveUp {
                 reason: "disconnected from the agent and the framework does not checkpoint".into(),
@@ -282,7 +292,7 @@ impl ExecutorSession {
             return;
         }
         let delay = self.backoff.next_delay(&mut self.rng);
-        self.phase = Phase::Disconnected { since, retry_at: now.add(delay) };
+        self.phase = Phase::Disconnected { since, retry_at: now.plus(delay) };
     }
 }
 

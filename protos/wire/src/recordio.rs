@@ -102,7 +102,9 @@ impl Decoder {
                     return Err(FrameError::EmptyLength);
                 }
                 let text = std::str::from_utf8(&buf[..newline]).unwrap_or("");
-                let len: u64 = text.parse().map_err(|_| FrameError::TooLong { len: u64::MAX, max: self.max_record_len })?;
+                let len: u64 = text
+                    .parse()
+                    .map_err(|_| FrameError::TooLong { len: u64::MAX, max: self.max_record_len })?;
                 if len > self.max_record_len as u64 {
                     return Err(FrameError::TooLong { len, max: self.max_record_len });
                 }
@@ -189,14 +191,20 @@ mod tests {
     #[test]
     fn negative_or_json_lengths_are_rejected() {
         assert!(matches!(decode_all(&[b"-1\n"], 100), Err(FrameError::NonNumericLength { .. })));
-        assert!(matches!(decode_all(&[b"{\"type\":\"HEARTBEAT\"}"], 100), Err(FrameError::NonNumericLength { .. })));
+        assert!(matches!(
+            decode_all(&[b"{\"type\":\"HEARTBEAT\"}"], 100),
+            Err(FrameError::NonNumericLength { .. })
+        ));
         assert_eq!(decode_all(&[b"\nabc"], 100), Err(FrameError::EmptyLength));
     }
 
     #[test]
     fn endless_digits_are_rejected() {
         let digits = vec![b'9'; 64];
-        assert!(matches!(decode_all(&[&digits], usize::MAX), Err(FrameError::NonNumericLength { .. })));
+        assert!(matches!(
+            decode_all(&[&digits], usize::MAX),
+            Err(FrameError::NonNumericLength { .. })
+        ));
     }
 
     #[test]
@@ -204,7 +212,10 @@ mod tests {
         let mut d = Decoder::new(10);
         let mut buf = BytesMut::from(&b"11\n"[..]);
         assert_eq!(d.decode(&mut buf), Err(FrameError::TooLong { len: 11, max: 10 }));
-        assert_eq!(decode_all(&[b"99999999999999999999\n"], 10), Err(FrameError::TooLong { len: u64::MAX, max: 10 }));
+        assert_eq!(
+            decode_all(&[b"99999999999999999999\n"], 10),
+            Err(FrameError::TooLong { len: u64::MAX, max: 10 })
+        );
     }
 
     #[test]

@@ -215,10 +215,19 @@ impl Subscription {
         match status {
             200 => match stream_id {
                 Some(id) if !id.is_empty() => {
-                    let deadline = now.add(self.heartbeat_window());
-                    self.phase = Phase::Streaming { conn, stream_id: id.to_owned(), deadline, subscribed: false };
+                    let deadline = now.plus(self.heartbeat_window());
+                    self.phase = Phase::Streaming {
+                        conn,
+                        stream_id: id.to_owned(),
+                        deadline,
+                        subscribed: false,
+                    };
                 }
-                _ => self.fail(conn, "SUBSCRIBE answered without a Mesos-Stream-Id header".into(), now),
+                _ => self.fail(
+                    conn,
+                    "SUBSCRIBE answered without a Mesos-Stream-Id header".into(),
+                    now,
+                ),
             },
             307 => match location.map(|l| self.endpoint.resolve_location(l)) {
                 Some(Ok(leader)) => {
@@ -247,7 +256,7 @@ impl Subscription {
         if *c != conn {
             return None;
         }
-        *deadline = now.add(window);
+        *deadline = now.plus(window);
         match event.r#type() {
             event::Type::Subscribed => {
                 let s = event.subscribed.clone().unwrap_or_default();
@@ -260,7 +269,7 @@ impl Subscription {
                 self.heartbeat = heartbeat;
                 let window = self.heartbeat_window();
                 if let Phase::Streaming { deadline, .. } = &mut self.phase {
-                    *deadline = now.add(window);
+                    *deadline = now.plus(window);
                 }
                 self.framework_info.id = Some(mesos::FrameworkId { value: id.clone() });
                 self.framework_id = Some(id.clone());
@@ -268,7 +277,11 @@ impl Subscription {
                 self.redirects = 0;
                 let resubscribed = self.ever_subscribed;
                 self.ever_subscribed = true;
-                self.notices.push_back(Notice::Subscribed { framework_id: id, heartbeat, resubscribed });
+                self.notices.push_back(Notice::Subscribed {
+                    framework_id: id,
+                    heartbeat,
+                    resubscribed,
+                });
             }
             event::Type::Error => {
                 let message = event.error.as_ref().map_or_else(String::new, |e| e.message.clone());
@@ -302,7 +315,9 @@ impl Subscription {
         if let Phase::Streaming { conn, .. } | Phase::Connecting { conn, .. } = self.phase {
             self.actions.push_back(Action::Close { conn });
             if self.is_subscribed() {
-                self.notices.push_back(Notice::Disconnected { reason: "the master redirected a call".into() });
+                self.notices.push_back(Notice::Disconnected {
+                    reason: "the master redirected a call".into(),
+                });
             }
             self.phase = Phase::Disconnected { retry_at: now };
         }
@@ -314,7 +329,8 @@ impl Subscription {
             Phase::Disconnected { retry_at } if now >= retry_at => {
                 let conn = self.next_conn;
                 self.next_conn += 1;
-                self.phase = Phase::Connecting { conn, deadline: now.add(self.config.connect_timeout) };
+                self.phase =
+                    Phase::Connecting { conn, deadline: now.plus(self.config.connect_timeout) };
                 self.actions.push_back(Action::Subscribe {
                     conn,
                     endpoint: self.endpoint.clone(),
@@ -326,7 +342,11 @@ impl Subscription {
             }
             Phase::Streaming { conn, deadline, .. } if now >= deadline => {
                 let missed = self.config.heartbeat_misses;
-                self.fail(conn, format!("no event from the master for {missed} heartbeat intervals"), now);
+                self.fail(
+                    conn,
+                    format!("no event from the master for {missed} heartbeat intervals"),
+                    now,
+                );
             }
             _ => {}
         }
@@ -370,7 +390,7 @@ impl Subscription {
         if self.backoff.attempts() > 2 {
             self.endpoint = self.seed_endpoint.clone();
         }
-        self.phase = Phase::Disconnected { retry_at: now.add(delay) };
+        self.phase = Phase::Disconnected { retry_at: now.plus(delay) };
     }
 }
 
@@ -407,9 +427,18 @@ pub mod calls {
 
     /// ACCEPT the offers with the given operations; unused resources are
     /// refused for `refuse_seconds`.
-    pub fn accept(framework_id: &str, offers: &[String], operations: Vec<mesos::offer::Operation>, refuse_seconds: f64) -> Call {
+    pub fn accept(
+        framework_id: &str,
+        offers: &[String],
+        operations: Vec<mesos::offer::Operation>,
+        refuse_seconds: f64,
+    ) -> Call {
         let mut c = base(call::Type::Accept, Some(framework_id));
-        c.accept = Some(call::Accept { offer_ids: offer_ids(offers), operations, filters: Some(filters(refuse_seconds)) });
+        c.accept = Some(call::Accept {
+            offer_ids: offer_ids(offers),
+            operations,
+            filters: Some(filters(refuse_seconds)),
+        });
         c
     }
 
@@ -426,7 +455,10 @@ pub mod calls {
     /// DECLINE the offers for `refuse_seconds`.
     pub fn decline(framework_id: &str, offers: &[String], refuse_seconds: f64) -> Call {
         let mut c = base(call::Type::Decline, Some(framework_id));
-        c.decline = Some(call::Decline { offer_ids: offer_ids(offers), filters: Some(filters(refuse_seconds)) });
+        c.decline = Some(call::Decline {
+            offer_ids: offer_ids(offers),
+            filters: Some(filters(refuse_seconds)),
+        });
         c
     }
 
@@ -445,14 +477,17 @@ pub mod calls {
     }
 
     /// KILL a task, optionally overriding its kill policy's grace period.
-    pub fn kill(framework_id: &str, task_id: &str, agent_id: Option<&str>, grace: Option<Duration>) -> Call {
+    pub fn kill(
+        framework_id: &str,
+        task_id: &str,
+        agent_id: Option<&str>,
+        grace: Option<Duration>,
+    ) -> Call {
         let mut c = base(call::Type::Kill, Some(framework_id));
         c.kill = Some(call::Kill {
             task_id: mesos::TaskId { value: task_id.to_owned() },
             agent_id: agent_id.map(|a| mesos::AgentId { value: a.to_owned() }),
-            kill_policy: grace.map(|g| mesos::KillPolicy {
-                grace_period: Some(duration_info(g)),
-            }),
+            kill_policy: grace.map(|g| mesos::KillPolicy { grace_period: Some(duration_info(g)) }),
         });
         c
     }

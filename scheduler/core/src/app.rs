@@ -74,7 +74,11 @@ pub struct BackoffPolicy {
 
 impl Default for BackoffPolicy {
     fn default() -> Self {
-        BackoffPolicy { initial: Duration::from_secs(1), factor: 1.15, max: Duration::from_secs(300) }
+        BackoffPolicy {
+            initial: Duration::from_secs(1),
+            factor: 1.15,
+            max: Duration::from_secs(300),
+        }
     }
 }
 
@@ -86,7 +90,11 @@ impl BackoffPolicy {
         }
         let exp = i32::try_from(failures - 1).unwrap_or(i32::MAX);
         let secs = self.initial.as_secs_f64() * self.factor.max(1.0).powi(exp);
-        if secs.is_finite() { Duration::from_secs_f64(secs.max(0.0)).min(self.max) } else { self.max }
+        if secs.is_finite() {
+            Duration::from_secs_f64(secs.max(0.0)).min(self.max)
+        } else {
+            self.max
+        }
     }
 }
 
@@ -145,7 +153,10 @@ impl AppSpec {
         env.insert("MARATHON_APP_RESOURCE_GPUS".to_owned(), self.resources.gpus.to_string());
         let mut label_names = Vec::new();
         for (k, v) in &self.labels {
-            let safe: String = k.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+            let safe: String = k
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+                .collect();
             let safe = safe.to_ascii_uppercase();
             // Marathon skips labels whose values are too long for an env var.
             if v.len() <= 512 {
@@ -189,7 +200,11 @@ mod tests {
         assert_eq!(p.delay(1), Duration::from_secs(1));
         assert!((p.delay(2).as_secs_f64() - 1.15).abs() < 1e-9);
         assert_eq!(p.delay(200), Duration::from_secs(300));
-        let silly = BackoffPolicy { initial: Duration::from_secs(1), factor: f64::MAX, max: Duration::from_secs(9) };
+        let silly = BackoffPolicy {
+            initial: Duration::from_secs(1),
+            factor: f64::MAX,
+            max: Duration::from_secs(9),
+        };
         assert_eq!(silly.delay(5), Duration::from_secs(9));
     }
 

@@ -103,7 +103,9 @@ impl AppId {
     /// True when `self` is `group` or lies below it (`/a/b` is in `/a`).
     pub fn is_in_group(&self, group: &str) -> bool {
         let g = group.trim_end_matches('/');
-        g.is_empty() || self.0 == g || self.0.strip_prefix(g).is_some_and(|rest| rest.starts_with('/'))
+        g.is_empty()
+            || self.0 == g
+            || self.0.strip_prefix(g).is_some_and(|rest| rest.starts_with('/'))
     }
 }
 
@@ -250,7 +252,14 @@ mod tests {
 
     #[test]
     fn foreign_task_ids_do_not_parse() {
-        for raw in ["", "x", "web.1234", "web.instance-._app.1", "Web.instance-u._app.1", "web.instance-u._app.x"] {
+        for raw in [
+            "",
+            "x",
+            "web.1234",
+            "web.instance-._app.1",
+            "Web.instance-u._app.1",
+            "web.instance-u._app.x",
+        ] {
             assert_eq!(TaskId::from_raw(raw).parse(), None, "{raw}");
         }
     }

@@ -200,7 +200,8 @@ mod tests {
 
     #[test]
     fn terminal_states_are_exactly_the_final_ones() {
-        let terminal: Vec<_> = ALL_STATES.iter().filter(|s| s.is_terminal()).map(|s| s.mesos_name()).collect();
+        let terminal: Vec<_> =
+            ALL_STATES.iter().filter(|s| s.is_terminal()).map(|s| s.mesos_name()).collect();
         assert_eq!(
             terminal,
             [

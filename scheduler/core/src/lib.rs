@@ -62,7 +62,13 @@ pub fn format_version(t: Timestamp) -> String {
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` (the form [`format_version`] writes).
 pub fn parse_version(text: &str) -> Option<Timestamp> {
     let b = text.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
@@ -91,7 +97,9 @@ pub fn parse_version(text: &str) -> Option<Timestamp> {
     if civil_from_days(days) != (y, mo as u32, d as u32) {
         return None;
     }
-    Some(Timestamp::from_millis(days * 86_400_000 + h * 3_600_000 + mi * 60_000 + s * 1000 + frac_ms))
+    Some(Timestamp::from_millis(
+        days * 86_400_000 + h * 3_600_000 + mi * 60_000 + s * 1000 + frac_ms,
+    ))
 }
 
 #[cfg(test)]
@@ -102,16 +110,37 @@ mod tests {
     #[test]
     fn versions_format_like_marathon() {
         assert_eq!(format_version(Timestamp::EPOCH), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_version(Timestamp::from_millis(1_393_717_340_938)), "2014-03-01T23:42:20.938Z");
-        assert_eq!(format_version(Timestamp::from_millis(951_782_400_000)), "2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            format_version(Timestamp::from_millis(1_393_717_340_938)),
+            "2014-03-01T23:42:20.938Z"
+        );
+        assert_eq!(
+            format_version(Timestamp::from_millis(951_782_400_000)),
+            "2000-02-29T00:00:00.000Z"
+        );
     }
 
     #[test]
     fn versions_parse_back() {
-        assert_eq!(parse_version("2014-03-01T23:42:20.938Z"), Some(Timestamp::from_millis(1_393_717_340_938)));
-        assert_eq!(parse_version("2014-03-01T23:42:20Z"), Some(Timestamp::from_millis(1_393_717_340_000)));
-        assert_eq!(parse_version("2014-03-01T23:42:20.9Z"), Some(Timestamp::from_millis(1_393_717_340_900)));
-        for bad in ["", "2014-02-30T00:00:00.000Z", "2014-03-01 23:42:20.938Z", "2014-03-01T23:42:20.938", "x"] {
+        assert_eq!(
+            parse_version("2014-03-01T23:42:20.938Z"),
+            Some(Timestamp::from_millis(1_393_717_340_938))
+        );
+        assert_eq!(
+            parse_version("2014-03-01T23:42:20Z"),
+            Some(Timestamp::from_millis(1_393_717_340_000))
+        );
+        assert_eq!(
+            parse_version("2014-03-01T23:42:20.9Z"),
+            Some(Timestamp::from_millis(1_393_717_340_900))
+        );
+        for bad in [
+            "",
+            "2014-02-30T00:00:00.000Z",
+            "2014-03-01 23:42:20.938Z",
+            "2014-03-01T23:42:20.938",
+            "x",
+        ] {
             assert_eq!(parse_version(bad), None, "{bad}");
         }
     }

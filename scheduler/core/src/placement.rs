@@ -111,7 +111,11 @@ impl Filter for Scalar {
         self.name
     }
     fn check(&self, request: &Request, offer: &OfferView<'_>) -> Result<(), Reason> {
-        if (self.get)(&request.need) <= (self.get)(&offer.remaining) + EPSILON { Ok(()) } else { Err(self.reason) }
+        if (self.get)(&request.need) <= (self.get)(&offer.remaining) + EPSILON {
+            Ok(())
+        } else {
+            Err(self.reason)
+        }
     }
 }
 
@@ -123,7 +127,11 @@ pub fn default_pipeline(config: &PlacementConfig) -> Vec<Box<dyn Filter>> {
         Box::new(Scalar { name: "cpus", get: |r| r.cpus, reason: Reason::InsufficientCpus }),
         Box::new(Scalar { name: "mem", get: |r| r.mem, reason: Reason::InsufficientMemory }),
         Box::new(Scalar { name: "disk", get: |r| r.disk, reason: Reason::InsufficientDisk }),
-        Box::new(Scalar { name: "gpus", get: |r| f64::from(r.gpus), reason: Reason::InsufficientGpus }),
+        Box::new(Scalar {
+            name: "gpus",
+            get: |r| f64::from(r.gpus),
+            reason: Reason::InsufficientGpus,
+        }),
     ]
 }
 

@@ -366,7 +366,10 @@ impl Snapshot {
     pub fn app_instances<'a>(&'a self, app: &AppId) -> impl Iterator<Item = &'a Instance> + 'a {
         let start = InstanceId::lower_bound(app);
         let prefix = start.as_str().to_owned();
-        self.instances.range(start..).take_while(move |(id, _)| id.as_str().starts_with(&prefix)).map(|(_, i)| i)
+        self.instances
+            .range(start..)
+            .take_while(move |(id, _)| id.as_str().starts_with(&prefix))
+            .map(|(_, i)| i)
     }
 
     /// True when the instance runs the app's current configuration.
@@ -540,7 +543,8 @@ impl Scheduler {
         self.last_revive = None;
         if self.state.framework_id.as_deref() != Some(&framework_id) {
             self.state.framework_id = Some(framework_id.clone());
-            let token = self.persist(vec![Write::FrameworkId(framework_id)], Vec::new(), None, Vec::new());
+            let token =
+                self.persist(vec![Write::FrameworkId(framework_id)], Vec::new(), None, Vec::new());
             self.barrier = token;
         }
         self.start_reconciliation(now);
@@ -593,7 +597,8 @@ impl Scheduler {
         if !unused.is_empty() {
             self.call(MesosCall::Decline { offer_ids: unused, refuse: self.config.decline_refuse });
         }
-        let waiting: Vec<AppId> = self.state.queue.keys().filter(|a| !self.app_wants_launch(a)).cloned().collect();
+        let waiting: Vec<AppId> =
+            self.state.queue.keys().filter(|a| !self.app_wants_launch(a)).cloned().collect();
         for app in waiting {
             self.state.queue.remove(&app);
         }
@@ -640,7 +645,12 @@ impl Scheduler {
     }
 
     /// A `Persist` finished.
-    pub fn handle_persisted(&mut self, token: PersistToken, outcome: Result<(), String>, now: Timestamp) {
+    pub fn handle_persisted(
+        &mut self,
+        token: PersistToken,
+        outcome: Result<(), String>,
+        now: Timestamp,
+    ) {
         let after = self.after_persist.remove(&token).unwrap_or_default();
         for id in &after.launching {
             self.launching.remove(id);
@@ -660,8 +670,10 @@ impl Scheduler {
             }
             Err(reason) => {
                 if let Some(request) = after.request {
-                    self.effects
-                        .push_back(Effect::Reply { request, result: Err(CommandError::Unavailable(reason.clone())) });
+                    self.effects.push_back(Effect::Reply {
+                        request,
+                        result: Err(CommandError::Unavailable(reason.clone())),
+                    });
                 }
                 self.effects.push_back(Effect::Reload { reason });
             }
@@ -671,26 +683,30 @@ impl Scheduler {
 
     /// Time passed.
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        if let Reconciliation::Explicit { pending, attempt, retry_at } = &self.reconciliation {
-            if now >= *retry_at {
-                if *attempt >= self.config.reconcile_attempts || pending.is_empty() {
-                    self.implicit_reconciliation(now);
-                } else {
-                    let tasks = self.reconcile_pairs(pending);
-                    let attempt = attempt + 1;
-                    let wait = self.config.reconcile_retry.saturating_mul(1 << attempt.min(10));
-                    self.reconciliation =
-                        Reconciliation::Explicit { pending: pending.clone(), attempt, retry_at: now.add(wait) };
-                    self.call(MesosCall::Reconcile { tasks });
-                }
+        if let Reconciliation::Explicit { pending, attempt, retry_at } = &self.reconciliation
+            && now >= *retry_at
+        {
+            if *attempt >= self.config.reconcile_attempts || pending.is_empty() {
+                self.implicit_reconciliation(now);
+            } else {
+                let tasks = self.reconcile_pairs(pending);
+                let attempt = attempt + 1;
+                let wait = self.config.reconcile_retry.saturating_mul(1 << attempt.min(10));
+                self.reconciliation = Reconciliation::Explicit {
+                    pending: pending.clone(),
+                    attempt,
+                    retry_at: now.plus(wait),
+                };
+                self.call(MesosCall::Reconcile { tasks });
             }
         }
         if now >= self.next_tick {
-            self.next_tick = now.add(self.config.tick);
-            if let Reconciliation::Idle(Some(at)) = self.reconciliation {
-                if now >= at && self.state.subscribed {
-                    self.start_reconciliation(now);
-                }
+            self.next_tick = now.plus(self.config.tick);
+            if let Reconciliation::Idle(Some(at)) = self.reconciliation
+                && now >= at
+                && self.state.subscribed
+            {
+                self.start_reconciliation(now);
             }
             self.periodic(now);
         }
@@ -718,7 +734,10 @@ impl Scheduler {
     /// True when some instance of `app` wants a task.
     fn app_wants_launch(&self, app: &AppId) -> bool {
         let start = InstanceId::lower_bound(app);
-        self.wanting.range(start.clone()..).next().is_some_and(|id| id.as_str().starts_with(start.as_str()))
+        self.wanting
+            .range(start.clone()..)
+            .next()
+            .is_some_and(|id| id.as_str().starts_with(start.as_str()))
     }
 
     // ----- commands -----------------------------------------------------
@@ -727,21 +746,34 @@ impl Scheduler {
         InstanceId::new(app, &format_uuid(&self.rng.uuid_v4()))
     }
 
-    fn new_deployment(&mut self, app: &AppId, version: Timestamp, action: DeploymentAction) -> String {
+    fn new_deployment(
+        &mut self,
+        app: &AppId,
+        version: Timestamp,
+        action: DeploymentAction,
+    ) -> String {
         let id = format_uuid(&self.rng.uuid_v4());
         // A newer change supersedes whatever deployment held the app.
-        let old: Vec<String> =
-            self.state.deployments.iter().filter(|(_, d)| &d.app_id == app).map(|(k, _)| k.clone()).collect();
+        let old: Vec<String> = self
+            .state
+            .deployments
+            .iter()
+            .filter(|(_, d)| &d.app_id == app)
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in old {
             self.state.deployments.remove(&k);
         }
-        self.state.deployments.insert(id.clone(), Deployment { id: id.clone(), app_id: app.clone(), version, action });
+        self.state.deployments.insert(
+            id.clone(),
+            Deployment { id: id.clone(), app_id: app.clone(), version, action },
+        );
         id
     }
 
     fn next_version(&self, app: &AppId, now: Timestamp) -> Timestamp {
         match self.state.apps.get(app) {
-            Some(old) if old.version >= now => old.version.add(Duration::from_millis(1)),
+            Some(old) if old.version >= now => old.version.plus(Duration::from_millis(1)),
             _ => now,
         }
     }
@@ -755,16 +787,23 @@ impl Scheduler {
         writes.extend(self.add_instances(&spec, spec.instances));
         self.state.apps.insert(spec.id.clone(), spec.clone());
         self.state.delays.remove(&spec.id);
-        let deployment_id = self.new_deployment(&spec.id, version, DeploymentAction::StartApplication);
+        let deployment_id =
+            self.new_deployment(&spec.id, version, DeploymentAction::StartApplication);
         self.check_deployments(&spec.id);
         (writes, Deployed { deployment_id, version, app: Some(spec), created: true })
     }
 
-    fn update_app(&mut self, old: AppSpec, mut spec: AppSpec, now: Timestamp) -> (Vec<Write>, Deployed) {
+    fn update_app(
+        &mut self,
+        old: AppSpec,
+        mut spec: AppSpec,
+        now: Timestamp,
+    ) -> (Vec<Write>, Deployed) {
         let version = self.next_version(&spec.id, now);
         spec.version = version;
         let restart = old.config_differs(&spec);
-        spec.last_scaling_at = if spec.instances != old.instances || restart { version } else { old.last_scaling_at };
+        spec.last_scaling_at =
+            if spec.instances != old.instances || restart { version } else { old.last_scaling_at };
         spec.last_config_change_at = if restart { version } else { old.last_config_change_at };
         let mut writes = vec![Write::PutApp(spec.clone())];
         self.state.apps.insert(spec.id.clone(), spec.clone());
@@ -785,13 +824,18 @@ impl Scheduler {
         } else {
             // A scale keeps the running instances: they still run the
             // current configuration (`last_config_change_at` is unchanged).
-            let running: Vec<Instance> =
-                self.state.app_instances(&spec.id).filter(|i| i.goal == Goal::Running).cloned().collect();
+            let running: Vec<Instance> = self
+                .state
+                .app_instances(&spec.id)
+                .filter(|i| i.goal == Goal::Running)
+                .cloned()
+                .collect();
             let have = u32::try_from(running.len()).unwrap_or(u32::MAX);
             if spec.instances > have {
                 writes.extend(self.add_instances(&spec, spec.instances - have));
             } else if spec.instances < have {
-                let victims = select_victims(&running, (have - spec.instances) as usize, spec.kill_selection);
+                let victims =
+                    select_victims(&running, (have - spec.instances) as usize, spec.kill_selection);
                 for id in victims {
                     writes.extend(self.decommission(&id, now));
                 }
@@ -809,7 +853,8 @@ impl Scheduler {
         self.state.delays.remove(&app.id);
         self.state.queue.remove(&app.id);
         self.state.last_failures.remove(&app.id);
-        let ids: Vec<InstanceId> = self.state.app_instances(&app.id).map(|i| i.id.clone()).collect();
+        let ids: Vec<InstanceId> =
+            self.state.app_instances(&app.id).map(|i| i.id.clone()).collect();
         for id in ids {
             writes.extend(self.decommission(&id, now));
         }
@@ -841,12 +886,12 @@ impl Scheduler {
             self.remove_instance(id);
             return vec![Write::DeleteInstance(id.clone())];
         }
-        if !self.launching.contains(id) {
-            if let Some(task) = inst.task.as_mut() {
-                task.kill_sent_at = Some(now);
-                let call = kill_call(task);
-                self.call(call);
-            }
+        if !self.launching.contains(id)
+            && let Some(task) = inst.task.as_mut()
+        {
+            task.kill_sent_at = Some(now);
+            let call = kill_call(task);
+            self.call(call);
         }
         self.put_instance(inst.clone());
         vec![Write::PutInstance(inst)]
@@ -865,7 +910,11 @@ impl Scheduler {
             .filter(|i| self.state.delays.get(&i.app_id).is_none_or(|d| d.until <= now))
             .filter_map(|i| {
                 let app = self.state.apps.get(&i.app_id)?;
-                Some(Request { instance: i.id.clone(), app: i.app_id.clone(), need: app.resources.plus(&exec) })
+                Some(Request {
+                    instance: i.id.clone(),
+                    app: i.app_id.clone(),
+                    need: app.resources.plus(&exec),
+                })
             })
             .collect()
     }
@@ -913,12 +962,18 @@ impl Scheduler {
             writes.push(Write::PutInstance(inst));
         }
         if launches.is_empty() {
-            self.call(MesosCall::Decline { offer_ids: vec![offer.id], refuse: self.config.decline_refuse });
+            self.call(MesosCall::Decline {
+                offer_ids: vec![offer.id],
+                refuse: self.config.decline_refuse,
+            });
             return;
         }
         self.launching.extend(instances.iter().cloned());
-        let accept =
-            Effect::Call(MesosCall::Accept { offer_id: offer.id, launches, refuse: self.config.decline_refuse });
+        let accept = Effect::Call(MesosCall::Accept {
+            offer_id: offer.id,
+            launches,
+            refuse: self.config.decline_refuse,
+        });
         self.persist(writes, vec![accept], None, instances);
     }
 
@@ -929,14 +984,15 @@ impl Scheduler {
         }
         let wants = !self.launch_requests(now).is_empty();
         if wants && (self.suppressed || self.revive_wanted) {
-            let allowed = self.last_revive.is_none_or(|t| now >= t.add(self.config.min_revive_interval));
+            let allowed =
+                self.last_revive.is_none_or(|t| now >= t.plus(self.config.min_revive_interval));
             if allowed {
                 self.call(MesosCall::Revive);
                 self.suppressed = false;
                 self.revive_wanted = false;
                 self.last_revive = Some(now);
             } else if let Some(t) = self.last_revive {
-                self.next_tick = self.next_tick.min(t.add(self.config.min_revive_interval));
+                self.next_tick = self.next_tick.min(t.plus(self.config.min_revive_interval));
             }
         } else if !wants {
             self.revive_wanted = false;
@@ -949,7 +1005,12 @@ impl Scheduler {
 
     // ----- status updates -------------------------------------------------
 
-    fn apply_status(&mut self, mut inst: Instance, status: &StatusUpdate, now: Timestamp) -> Vec<Write> {
+    fn apply_status(
+        &mut self,
+        mut inst: Instance,
+        status: &StatusUpdate,
+        now: Timestamp,
+    ) -> Vec<Write> {
         let Some(task) = inst.task.as_mut() else { return Vec::new() };
         if task.state.is_terminal() {
             // Terminal is final; a late duplicate changes nothing.
@@ -990,7 +1051,7 @@ impl Scheduler {
         let Some(app) = self.state.apps.get(&inst.app_id) else { return };
         if task.state.counts_for_backoff() {
             let failures = self.state.delays.get(&app.id).map_or(0, |d| d.failures) + 1;
-            let until = now.add(app.backoff.delay(failures));
+            let until = now.plus(app.backoff.delay(failures));
             self.state.delays.insert(app.id.clone(), LaunchDelay { failures, until });
         }
         if task.state != TaskState::Killed && task.state != TaskState::Finished {
@@ -1017,7 +1078,11 @@ impl Scheduler {
         if !self.state.unknown_tasks.contains_key(&status.task_id) {
             self.state.unknown_tasks.insert(
                 status.task_id.clone(),
-                UnknownTask { state: status.state, agent_id: status.agent_id.clone(), first_seen: now },
+                UnknownTask {
+                    state: status.state,
+                    agent_id: status.agent_id.clone(),
+                    first_seen: now,
+                },
             );
         } else if let Some(u) = self.state.unknown_tasks.get_mut(&status.task_id) {
             u.state = status.state;
@@ -1054,19 +1119,23 @@ impl Scheduler {
         }
         let tasks = self.reconcile_pairs(&pending);
         self.call(MesosCall::Reconcile { tasks });
-        self.reconciliation =
-            Reconciliation::Explicit { pending, attempt: 1, retry_at: now.add(self.config.reconcile_retry) };
+        self.reconciliation = Reconciliation::Explicit {
+            pending,
+            attempt: 1,
+            retry_at: now.plus(self.config.reconcile_retry),
+        };
     }
 
     fn finish_reconciliation_if_done(&mut self, now: Timestamp) {
-        if matches!(&self.reconciliation, Reconciliation::Explicit { pending, .. } if pending.is_empty()) {
+        if matches!(&self.reconciliation, Reconciliation::Explicit { pending, .. } if pending.is_empty())
+        {
             self.implicit_reconciliation(now);
         }
     }
 
     fn implicit_reconciliation(&mut self, now: Timestamp) {
         self.call(MesosCall::Reconcile { tasks: Vec::new() });
-        self.reconciliation = Reconciliation::Idle(Some(now.add(self.config.reconcile_interval)));
+        self.reconciliation = Reconciliation::Idle(Some(now.plus(self.config.reconcile_interval)));
     }
 
     // ----- periodic work ------------------------------------------------
@@ -1075,9 +1144,10 @@ impl Scheduler {
         let mut writes = Vec::new();
         let scan = now >= self.next_scan;
         if scan {
-            self.next_scan = now.add(self.config.kill_retry.min(Duration::from_secs(5)));
+            self.next_scan = now.plus(self.config.kill_retry.min(Duration::from_secs(5)));
         }
-        let ids: Vec<InstanceId> = if scan { self.state.instances.keys().cloned().collect() } else { Vec::new() };
+        let ids: Vec<InstanceId> =
+            if scan { self.state.instances.keys().cloned().collect() } else { Vec::new() };
         for id in ids {
             if self.launching.contains(&id) {
                 continue;
@@ -1090,9 +1160,10 @@ impl Scheduler {
                 }
                 continue;
             };
-            let overdue_launch = task.state == TaskState::Staging && now >= task.staged_at.add(self.config.launch_timeout);
+            let overdue_launch = task.state == TaskState::Staging
+                && now >= task.staged_at.plus(self.config.launch_timeout);
             let kill_due = inst.goal == Goal::Decommissioned || overdue_launch;
-            let retry_due = task.kill_sent_at.is_none_or(|t| now >= t.add(self.config.kill_retry));
+            let retry_due = task.kill_sent_at.is_none_or(|t| now >= t.plus(self.config.kill_retry));
             if kill_due && retry_due && self.state.subscribed {
                 let call = kill_call(task);
                 if let Some(t) = self.state.instances.get_mut(&id).and_then(|i| i.task.as_mut()) {
@@ -1102,12 +1173,19 @@ impl Scheduler {
             }
         }
         // Deployments that converged are done.
-        let apps: BTreeSet<AppId> = self.state.deployments.values().map(|d| d.app_id.clone()).collect();
+        let apps: BTreeSet<AppId> =
+            self.state.deployments.values().map(|d| d.app_id.clone()).collect();
         for app in apps {
             self.check_deployments(&app);
         }
         // A delay that expired makes work appear.
-        let expired: Vec<AppId> = self.state.delays.iter().filter(|(_, d)| d.until <= now).map(|(a, _)| a.clone()).collect();
+        let expired: Vec<AppId> = self
+            .state
+            .delays
+            .iter()
+            .filter(|(_, d)| d.until <= now)
+            .map(|(a, _)| a.clone())
+            .collect();
         for app in expired {
             if self.app_wants_launch(&app) {
                 self.revive_wanted = true;
@@ -1118,7 +1196,10 @@ impl Scheduler {
 
     /// Removes the app's deployment once the app has converged.
     fn check_deployments(&mut self, app_id: &AppId) {
-        let Some((id, dep)) = self.state.deployments.iter().find(|(_, d)| &d.app_id == app_id) else { return };
+        let Some((id, dep)) = self.state.deployments.iter().find(|(_, d)| &d.app_id == app_id)
+        else {
+            return;
+        };
         let done = match self.state.apps.get(app_id) {
             None => self.state.app_instances(app_id).next().is_none(),
             Some(app) => {
@@ -1189,7 +1270,11 @@ fn kill_call(task: &Task) -> MesosCall {
 
 /// Picks `count` instances to remove on scale-down: never-launched ones
 /// first, then staging before running, then by the app's kill selection.
-fn select_victims(instances: &[Instance], count: usize, selection: KillSelection) -> Vec<InstanceId> {
+fn select_victims(
+    instances: &[Instance],
+    count: usize,
+    selection: KillSelection,
+) -> Vec<InstanceId> {
     let mut ranked: Vec<&Instance> = instances.iter().collect();
     ranked.sort_by(|a, b| {
         let key = |i: &Instance| match i.active_task() {

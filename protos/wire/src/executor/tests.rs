@@ -36,12 +36,16 @@ fn launch(task_id: &str) -> Event {
 
 fn ack(task_id: &str, uuid: Vec<u8>) -> Event {
     let mut e = ev(event::Type::Acknowledged);
-    e.acknowledged = Some(event::Acknowledged { task_id: mesos::TaskId { value: task_id.into() }, uuid });
+    e.acknowledged =
+        Some(event::Acknowledged { task_id: mesos::TaskId { value: task_id.into() }, uuid });
     e
 }
 
 fn status(task_id: &str, state: mesos::TaskState) -> mesos::TaskStatus {
-    let mut s = mesos::TaskStatus { task_id: mesos::TaskId { value: task_id.into() }, ..Default::default() };
+    let mut s = mesos::TaskStatus {
+        task_id: mesos::TaskId { value: task_id.into() },
+        ..Default::default()
+    };
     s.set_state(state);
     s
 }
@@ -108,7 +112,11 @@ fn unacknowledged_updates_and_tasks_are_resent_on_resubscribe() {
     let states: Vec<_> = sub.unacknowledged_updates.iter().map(|u| u.status.state()).collect();
     assert_eq!(
         states,
-        vec![mesos::TaskState::TaskRunning, mesos::TaskState::TaskStarting, mesos::TaskState::TaskRunning]
+        vec![
+            mesos::TaskState::TaskRunning,
+            mesos::TaskState::TaskStarting,
+            mesos::TaskState::TaskRunning
+        ]
     );
     s.handle_event(conn2, ack("t2", u3), later);
     assert_eq!(s.unacknowledged_updates().len(), 2);
@@ -119,7 +127,7 @@ fn unacknowledged_updates_and_tasks_are_resent_on_resubscribe() {
 fn gives_up_after_the_recovery_timeout() {
     let mut s = ExecutorSession::new(config(true), 3, T0);
     let (conn, _) = connect(&mut s, T0);
-    let lost = T0.add(Duration::from_secs(10));
+    let lost = T0.plus(Duration::from_secs(10));
     s.handle_stream_end(conn, lost);
     let mut now = lost;
     let mut attempts = 0;
@@ -144,7 +152,7 @@ fn gives_up_after_the_recovery_timeout() {
         }
     }
     assert!(attempts > 10, "kept retrying ({attempts})");
-    assert!(now >= lost.add(Duration::from_secs(60)) && now <= lost.add(Duration::from_secs(61)));
+    assert!(now >= lost.plus(Duration::from_secs(60)) && now <= lost.plus(Duration::from_secs(61)));
     assert_eq!(s.poll_timeout(), None);
 }
 

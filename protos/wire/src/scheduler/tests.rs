@@ -80,7 +80,14 @@ fn first_subscribe_has_no_framework_id_and_learns_one() {
 
 #[test]
 fn stored_framework_id_is_used_on_the_first_subscribe() {
-    let mut s = Subscription::new(SubscriptionConfig::default(), master(), info(), Some("fw-9".into()), 1, T0);
+    let mut s = Subscription::new(
+        SubscriptionConfig::default(),
+        master(),
+        info(),
+        Some("fw-9".into()),
+        1,
+        T0,
+    );
     s.handle_timeout(T0);
     let (conn, _, call) = expect_subscribe(&mut s);
     assert_eq!(call.framework_id.as_ref().unwrap().value, "fw-9");
@@ -96,21 +103,23 @@ fn heartbeats_keep_the_stream_alive_and_silence_kills_it() {
     let conn = subscribe(&mut s, T0);
     s.poll_notice();
     // 5 misses of 15 s = 75 s window, refreshed by every event.
-    assert_eq!(s.poll_timeout(), T0.add(Duration::from_secs(75)));
-    let t1 = T0.add(Duration::from_secs(60));
+    assert_eq!(s.poll_timeout(), T0.plus(Duration::from_secs(75)));
+    let t1 = T0.plus(Duration::from_secs(60));
     s.handle_event(conn, heartbeat(), t1);
-    s.handle_timeout(T0.add(Duration::from_secs(75)));
+    s.handle_timeout(T0.plus(Duration::from_secs(75)));
     assert!(s.is_subscribed(), "a heartbeat at +60s extends the deadline");
     assert_eq!(s.poll_action(), None);
 
-    let dead = t1.add(Duration::from_secs(75));
+    let dead = t1.plus(Duration::from_secs(75));
     s.handle_timeout(dead);
     assert!(!s.is_subscribed());
     assert_eq!(s.poll_action(), Some(Action::Close { conn }));
-    assert!(matches!(s.poll_notice(), Some(Notice::Disconnected { reason }) if reason.contains("heartbeat")));
+    assert!(
+        matches!(s.poll_notice(), Some(Notice::Disconnected { reason }) if reason.contains("heartbeat"))
+    );
     // Re-subscription waits for the jittered backoff (first delay in [0.5s, 1s]).
     let retry = s.poll_timeout();
-    assert!(retry > dead && retry <= dead.add(Duration::from_secs(1)), "{retry:?}");
+    assert!(retry > dead && retry <= dead.plus(Duration::from_secs(1)), "{retry:?}");
     s.handle_timeout(retry);
     let (conn2, _, call) = expect_subscribe(&mut s);
     assert_ne!(conn2, conn);
@@ -143,7 +152,7 @@ fn repeated_failures_back_off_up_to_the_cap_with_jitter() {
     s.handle_response(conn, 200, None, Some("s"), now);
     s.handle_event(conn, subscribed_event("fw", 1.0), now);
     s.handle_stream_end(conn, "reset by peer", now);
-    assert!(s.poll_timeout() <= now.add(Duration::from_secs(1)));
+    assert!(s.poll_timeout() <= now.plus(Duration::from_secs(1)));
 }
 
 #[test]
@@ -217,11 +226,16 @@ fn error_event_and_missing_stream_id_disconnect() {
     let mut s = Subscription::new(SubscriptionConfig::default(), master(), info(), None, 1, T0);
     let conn = subscribe(&mut s, T0);
     s.poll_notice();
-    let mut err = Event { error: Some(event::Error { message: "Framework has been removed".into() }), ..Default::default() };
+    let mut err = Event {
+        error: Some(event::Error { message: "Framework has been removed".into() }),
+        ..Default::default()
+    };
     err.set_type(event::Type::Error);
     assert!(s.handle_event(conn, err, T0).is_some());
     assert!(!s.is_subscribed());
-    assert!(matches!(s.poll_notice(), Some(Notice::Disconnected { reason }) if reason.contains("removed")));
+    assert!(
+        matches!(s.poll_notice(), Some(Notice::Disconnected { reason }) if reason.contains("removed"))
+    );
 
     s.poll_action();
     s.handle_timeout(s.poll_timeout());
@@ -237,8 +251,8 @@ fn subscribe_that_never_answers_times_out() {
     let mut s = Subscription::new(config, master(), info(), None, 1, T0);
     s.handle_timeout(T0);
     let (conn, _, _) = expect_subscribe(&mut s);
-    assert_eq!(s.poll_timeout(), T0.add(timeout));
-    s.handle_timeout(T0.add(timeout));
+    assert_eq!(s.poll_timeout(), T0.plus(timeout));
+    s.handle_timeout(T0.plus(timeout));
     assert_eq!(s.poll_action(), Some(Action::Close { conn }));
 }
 

@@ -41,9 +41,16 @@ fn check(offers: &[Offer], requests: &[Request], max_per_offer: usize, want: Exp
         writeln!(out, "launch {} -> {}", p.request.instance, offers[p.offer].id).unwrap();
     }
     for (app, r) in &plan.reports {
-        let reasons: Vec<String> = r.rejected.iter().map(|(k, v)| format!("{}={v}", k.name())).collect();
-        writeln!(out, "report {app} processed={} used={} {}", r.offers_processed, r.offers_used, reasons.join(" "))
-            .unwrap();
+        let reasons: Vec<String> =
+            r.rejected.iter().map(|(k, v)| format!("{}={v}", k.name())).collect();
+        writeln!(
+            out,
+            "report {app} processed={} used={} {}",
+            r.offers_processed,
+            r.offers_used,
+            reasons.join(" ")
+        )
+        .unwrap();
     }
     want.assert_eq(&out);
 }
@@ -126,7 +133,12 @@ fn arb_offer() -> impl Strategy<Value = Offer> {
         id: String::new(),
         agent_id: String::new(),
         hostname: String::new(),
-        resources: Resources { cpus: f64::from(c) / 10.0, mem: f64::from(m) * 16.0, disk: 0.0, gpus: g },
+        resources: Resources {
+            cpus: f64::from(c) / 10.0,
+            mem: f64::from(m) * 16.0,
+            disk: 0.0,
+            gpus: g,
+        },
         ignored_resources: 0,
     })
 }
@@ -140,7 +152,12 @@ fn arb_requests() -> impl Strategy<Value = Vec<Request>> {
                 (0..*n).map(move |k| Request {
                     instance: InstanceId::new(&app, &format!("{k}")),
                     app: app.clone(),
-                    need: Resources { cpus: f64::from(*c) / 10.0, mem: f64::from(*m) * 16.0, disk: 0.0, gpus: *g },
+                    need: Resources {
+                        cpus: f64::from(*c) / 10.0,
+                        mem: f64::from(*m) * 16.0,
+                        disk: 0.0,
+                        gpus: *g,
+                    },
                 })
             })
             .collect()

@@ -122,7 +122,7 @@ impl Harness {
     }
 
     fn advance(&mut self, d: Duration) {
-        self.now = self.now.add(d);
+        self.now = self.now.plus(d);
         self.s.handle_timeout(self.now);
         self.drain();
     }
@@ -155,7 +155,9 @@ impl Harness {
         let launched: Vec<TaskId> = self
             .calls()
             .into_iter()
-            .filter_map(|c| if let MesosCall::Accept { launches, .. } = c { Some(launches) } else { None })
+            .filter_map(|c| {
+                if let MesosCall::Accept { launches, .. } = c { Some(launches) } else { None }
+            })
             .flatten()
             .map(|l| l.task_id)
             .collect();
@@ -170,13 +172,20 @@ impl Harness {
 fn accepts(calls: &[MesosCall]) -> Vec<&LaunchSpec> {
     calls
         .iter()
-        .filter_map(|c| if let MesosCall::Accept { launches, .. } = c { Some(launches) } else { None })
+        .filter_map(
+            |c| if let MesosCall::Accept { launches, .. } = c { Some(launches) } else { None },
+        )
         .flatten()
         .collect()
 }
 
 fn kills(calls: &[MesosCall]) -> Vec<TaskId> {
-    calls.iter().filter_map(|c| if let MesosCall::Kill { task_id, .. } = c { Some(task_id.clone()) } else { None }).collect()
+    calls
+        .iter()
+        .filter_map(|c| {
+            if let MesosCall::Kill { task_id, .. } = c { Some(task_id.clone()) } else { None }
+        })
+        .collect()
 }
 
 #[test]
@@ -186,12 +195,19 @@ fn framework_id_is_persisted_before_any_call() {
     h.subscribe();
     h.s.handle_offers(vec![offer("o1", 4.0)], h.now);
     let seen = h.take();
-    assert_eq!(seen, vec![Seen::Persist(vec![Write::FrameworkId("fw-1".into())])], "nothing but the id write");
+    assert_eq!(
+        seen,
+        vec![Seen::Persist(vec![Write::FrameworkId("fw-1".into())])],
+        "nothing but the id write"
+    );
     h.release(Ok(()));
     let calls = h.calls();
     assert!(calls.contains(&MesosCall::Reconcile { tasks: vec![] }));
     assert!(
-        calls.contains(&MesosCall::Decline { offer_ids: vec!["o1".into()], refuse: Duration::from_secs(120) }),
+        calls.contains(&MesosCall::Decline {
+            offer_ids: vec!["o1".into()],
+            refuse: Duration::from_secs(120)
+        }),
         "the deferred offer is declined once the id is stored: {calls:?}"
     );
     assert!(calls.contains(&MesosCall::Suppress));
@@ -213,14 +229,19 @@ fn create_app_replies_only_after_persisting() {
     h.auto_persist = false;
     let req = h.command(Command::CreateApp(spec("/web", 3)));
     let seen = h.take();
-    assert!(seen.iter().all(|s| !matches!(s, Seen::Reply(..))), "no reply before the persist: {seen:?}");
+    assert!(
+        seen.iter().all(|s| !matches!(s, Seen::Reply(..))),
+        "no reply before the persist: {seen:?}"
+    );
     assert!(seen.contains(&Seen::Call(MesosCall::Revive)), "work appeared: {seen:?}");
     let Seen::Persist(writes) = &seen[0] else { panic!("{seen:?}") };
     assert!(matches!(&writes[0], Write::PutApp(a) if a.id.as_str() == "/web" && a.version == T0));
     assert_eq!(writes.iter().filter(|w| matches!(w, Write::PutInstance(_))).count(), 3);
     h.release(Ok(()));
     let seen = h.take();
-    let reply = seen.iter().find_map(|s| if let Seen::Reply(r, res) = s { Some((*r, res.clone())) } else { None });
+    let reply = seen
+        .iter()
+        .find_map(|s| if let Seen::Reply(r, res) = s { Some((*r, res.clone())) } else { None });
     let (r, res) = reply.expect("a reply after the persist");
     assert_eq!(r, req);
     let deployed = res.unwrap();
@@ -235,7 +256,10 @@ fn duplicate_create_is_refused_and_changes_nothing() {
     h.take();
     let before = h.s.snapshot();
     let r = h.command(Command::CreateApp(spec("/web", 5)));
-    assert_eq!(h.take(), vec![Seen::Reply(r, Err(CommandError::AppExists(AppId::parse("/web").unwrap())))]);
+    assert_eq!(
+        h.take(),
+        vec![Seen::Reply(r, Err(CommandError::AppExists(AppId::parse("/web").unwrap())))]
+    );
     let after = h.s.snapshot();
     assert_eq!(before.apps, after.apps);
     assert_eq!(before.instances, after.instances);
@@ -250,8 +274,15 @@ fn accept_is_sent_only_after_the_launch_is_persisted() {
     h.auto_persist = false;
     h.s.handle_offers(vec![offer("o1", 1.2), offer("o2", 8.0)], h.now);
     let seen = h.take();
-    assert!(seen.iter().all(|s| !matches!(s, Seen::Call(MesosCall::Accept { .. }))), "ACCEPT before persist: {seen:?}");
-    let persisted: Vec<&Write> = seen.iter().filter_map(|s| if let Seen::Persist(w) = s { Some(w) } else { None }).flatten().collect();
+    assert!(
+        seen.iter().all(|s| !matches!(s, Seen::Call(MesosCall::Accept { .. }))),
+        "ACCEPT before persist: {seen:?}"
+    );
+    let persisted: Vec<&Write> = seen
+        .iter()
+        .filter_map(|s| if let Seen::Persist(w) = s { Some(w) } else { None })
+        .flatten()
+        .collect();
     assert_eq!(persisted.len(), 3);
     assert!(persisted.iter().all(|w| matches!(w, Write::PutInstance(i) if i.task.as_ref().unwrap().state == TaskState::Staging)));
     h.release(Ok(()));
@@ -259,8 +290,12 @@ fn accept_is_sent_only_after_the_launch_is_persisted() {
     let launched = accepts(&calls);
     assert_eq!(launched.len(), 3);
     // 0.51 cpus each (task + executor): two fit in o1's 1.2, one in o2.
-    let per_offer: Vec<&str> =
-        calls.iter().filter_map(|c| if let MesosCall::Accept { offer_id, .. } = c { Some(offer_id.as_str()) } else { None }).collect();
+    let per_offer: Vec<&str> = calls
+        .iter()
+        .filter_map(|c| {
+            if let MesosCall::Accept { offer_id, .. } = c { Some(offer_id.as_str()) } else { None }
+        })
+        .collect();
     assert_eq!(per_offer, vec!["o1", "o2"]);
     assert!(launched.iter().all(|l| l.task_id.as_str().ends_with("._app.1")));
     assert_eq!(launched[0].env["MESOS_TASK_ID"], launched[0].task_id.as_str());
@@ -307,7 +342,11 @@ fn status_updates_are_acknowledged_after_they_are_persisted() {
     h.release(Ok(()));
     assert_eq!(
         h.calls(),
-        vec![MesosCall::Acknowledge { agent_id: "agent-1".into(), task_id: task.to_string(), uuid: vec![7; 16] }]
+        vec![MesosCall::Acknowledge {
+            agent_id: "agent-1".into(),
+            task_id: task.to_string(),
+            uuid: vec![7; 16]
+        }]
     );
     // A duplicate changes nothing but is still acknowledged.
     h.auto_persist = true;
@@ -325,7 +364,11 @@ fn status_updates_are_acknowledged_after_they_are_persisted() {
     let seen = h.take();
     assert_eq!(
         seen,
-        vec![Seen::Call(MesosCall::Acknowledge { agent_id: "agent-1".into(), task_id: task.to_string(), uuid: vec![8; 16] })]
+        vec![Seen::Call(MesosCall::Acknowledge {
+            agent_id: "agent-1".into(),
+            task_id: task.to_string(),
+            uuid: vec![8; 16]
+        })]
     );
     assert_eq!(h.tasks("/web"), vec![(task, TaskState::Running)]);
 }
@@ -359,13 +402,23 @@ fn a_failed_task_is_replaced_after_its_backoff() {
     assert!(h.calls().contains(&MesosCall::Revive) || h.s.snapshot().subscribed);
     let second = h.launch_all("o3");
     assert_eq!(second.len(), 1);
-    assert!(second[0].as_str().ends_with("._app.2"), "same instance, next incarnation: {}", second[0]);
+    assert!(
+        second[0].as_str().ends_with("._app.2"),
+        "same instance, next incarnation: {}",
+        second[0]
+    );
     assert_eq!(second[0].parse().unwrap().0, first.parse().unwrap().0);
 }
 
 #[test]
 fn finished_and_lost_tasks_are_replaced_too() {
-    for end in [TaskState::Finished, TaskState::Lost, TaskState::Gone, TaskState::Unreachable, TaskState::Dropped] {
+    for end in [
+        TaskState::Finished,
+        TaskState::Lost,
+        TaskState::Gone,
+        TaskState::Unreachable,
+        TaskState::Dropped,
+    ] {
         let mut h = Harness::new();
         h.subscribe();
         h.command(Command::CreateApp(spec("/w", 1)));
@@ -386,7 +439,7 @@ fn scale_down_kills_the_youngest_and_forgets_them_once_dead() {
     h.s.handle_offers(vec![offer("o1", 8.0)], h.now);
     let launched: Vec<TaskId> = accepts(&h.calls()).iter().map(|l| l.task_id.clone()).collect();
     for (i, t) in launched.iter().enumerate() {
-        h.now = h.now.add(Duration::from_secs(i as u64 + 1));
+        h.now = h.now.plus(Duration::from_secs(i as u64 + 1));
         h.status(t, TaskState::Running, None);
     }
     h.take();
@@ -449,7 +502,16 @@ fn delete_removes_the_app_at_once_and_instances_when_their_tasks_die() {
     let r = h.command(Command::DeleteApp(AppId::parse("/web").unwrap()));
     let seen = h.take();
     assert!(seen.iter().any(|s| matches!(s, Seen::Reply(x, Ok(d)) if *x == r && d.app.is_none())));
-    assert_eq!(kills(&seen.iter().filter_map(|s| if let Seen::Call(c) = s { Some(c.clone()) } else { None }).collect::<Vec<_>>()).len(), 2);
+    assert_eq!(
+        kills(
+            &seen
+                .iter()
+                .filter_map(|s| if let Seen::Call(c) = s { Some(c.clone()) } else { None })
+                .collect::<Vec<_>>()
+        )
+        .len(),
+        2
+    );
     assert!(h.s.snapshot().apps.is_empty());
     assert_eq!(h.s.snapshot().instances.len(), 2, "kept until their tasks end");
     for t in &tasks {
@@ -460,7 +522,10 @@ fn delete_removes_the_app_at_once_and_instances_when_their_tasks_die() {
     assert!(snap.deployments.is_empty());
     h.take();
     let r = h.command(Command::DeleteApp(AppId::parse("/web").unwrap()));
-    assert_eq!(h.take(), vec![Seen::Reply(r, Err(CommandError::AppNotFound(AppId::parse("/web").unwrap())))]);
+    assert_eq!(
+        h.take(),
+        vec![Seen::Reply(r, Err(CommandError::AppNotFound(AppId::parse("/web").unwrap())))]
+    );
 }
 
 #[test]
@@ -530,7 +595,10 @@ fn suppresses_when_idle_and_revives_when_work_appears_rate_limited() {
     assert!(h.calls().contains(&MesosCall::Revive), "deferred revive");
     h.launch_all("o1");
     h.advance(Duration::from_secs(1));
-    assert!(h.calls().contains(&MesosCall::Suppress) || h.s.snapshot().instances.values().all(|i| !i.needs_launch()));
+    assert!(
+        h.calls().contains(&MesosCall::Suppress)
+            || h.s.snapshot().instances.values().all(|i| !i.needs_launch())
+    );
 }
 
 #[test]
@@ -539,7 +607,10 @@ fn offers_with_no_work_are_declined_with_refuse_seconds() {
     h.subscribe();
     h.take();
     h.s.handle_offers(vec![offer("o1", 1.0)], h.now);
-    assert_eq!(h.calls(), vec![MesosCall::Decline { offer_ids: vec!["o1".into()], refuse: Duration::from_secs(120) }]);
+    assert_eq!(
+        h.calls(),
+        vec![MesosCall::Decline { offer_ids: vec!["o1".into()], refuse: Duration::from_secs(120) }]
+    );
 }
 
 #[test]
@@ -550,7 +621,10 @@ fn offers_too_small_are_declined_and_reported() {
     h.take();
     h.s.handle_offers(vec![offer("o1", 0.1)], h.now);
     let calls = h.calls();
-    assert!(calls.contains(&MesosCall::Decline { offer_ids: vec!["o1".into()], refuse: Duration::from_secs(120) }));
+    assert!(calls.contains(&MesosCall::Decline {
+        offer_ids: vec!["o1".into()],
+        refuse: Duration::from_secs(120)
+    }));
     let q = &h.s.snapshot().queue[&AppId::parse("/big").unwrap()];
     assert_eq!(q.report.rejected[&placement::Reason::InsufficientCpus], 1);
 }
@@ -564,13 +638,18 @@ fn resubscription_reconciles_explicitly_then_implicitly() {
     h.s.handle_disconnected();
     h.s.handle_subscribed("fw-1".into(), h.now);
     let calls = h.calls();
-    let Some(MesosCall::Reconcile { tasks: asked }) = calls.iter().find(|c| matches!(c, MesosCall::Reconcile { .. })) else {
+    let Some(MesosCall::Reconcile { tasks: asked }) =
+        calls.iter().find(|c| matches!(c, MesosCall::Reconcile { .. }))
+    else {
         panic!("{calls:?}")
     };
-    let mut asked: Vec<String> = asked.iter().map(|(t, a)| {
-        assert_eq!(a.as_deref(), Some("agent-1"));
-        t.clone()
-    }).collect();
+    let mut asked: Vec<String> = asked
+        .iter()
+        .map(|(t, a)| {
+            assert_eq!(a.as_deref(), Some("agent-1"));
+            t.clone()
+        })
+        .collect();
     asked.sort();
     let mut want: Vec<String> = tasks.iter().map(|t| t.to_string()).collect();
     want.sort();
@@ -580,9 +659,17 @@ fn resubscription_reconciles_explicitly_then_implicitly() {
     assert!(!h.calls().contains(&MesosCall::Reconcile { tasks: vec![] }));
     h.advance(Duration::from_secs(5));
     let calls = h.calls();
-    assert!(calls.contains(&MesosCall::Reconcile { tasks: vec![(tasks[1].to_string(), Some("agent-1".into()))] }), "{calls:?}");
+    assert!(
+        calls.contains(&MesosCall::Reconcile {
+            tasks: vec![(tasks[1].to_string(), Some("agent-1".into()))]
+        }),
+        "{calls:?}"
+    );
     h.status(&tasks[1], TaskState::Running, None);
-    assert!(h.calls().contains(&MesosCall::Reconcile { tasks: vec![] }), "implicit after all answered");
+    assert!(
+        h.calls().contains(&MesosCall::Reconcile { tasks: vec![] }),
+        "implicit after all answered"
+    );
 }
 
 #[test]

@@ -1,0 +1,17 @@
+//! Drover's executor core: the task lifecycle as a pure state machine.
+//!
+//! This crate never spawns a process, sends a signal, reads a clock or talks
+//! to the agent. The daemon (`executor/daemon`) feeds it [`Input`]s with the
+//! current time and performs the [`Effect`]s it yields: spawn a task, signal
+//! it, send a status update, exit. Time only moves when the caller says so,
+//! so every escalation (SIGTERM, then SIGKILL after the grace period) and
+//! every deadline is testable on a virtual clock.
+//!
+//! - [`task`]: the domain types (task spec, command, exit status, states).
+//! - [`machine`]: the [`Executor`] state machine.
+
+pub mod machine;
+pub mod task;
+
+pub use machine::{Config, Effect, Executor, ExitReason, Ignored, Input};
+pub use task::{Command, ExitStatus, Reason, Signal, TaskId, TaskSpec, TaskState, signal_name};

@@ -1,0 +1,292 @@
+//! The executor's settings, read from the environment the agent gives it.
+//!
+//! The agent does not pass its own environment on, only `MESOS_*` variables
+//! (see `shared/reference/real-mesos.md`, "What the executor sees"). Drover's
+//! own knobs travel in the `ExecutorInfo`'s `CommandInfo.environment`:
+//! `DROVER_EXECUTOR_CONTENT_TYPE` (`protobuf`, the default, or `json`) and
+//! `DROVER_LOG` (a tracing filter, read by `main`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mesos_http::executor::ExecutorClientConfig;
+use mesos_wire::executor::ExecutorConfig;
+use mesos_wire::{ContentType, DEFAULT_MAX_RECORD_LEN, Endpoint};
+
+use crate::ExecutorError;
+use crate::duration::parse_duration;
+
+/// The executor API path below an agent's (libprocess) id.
+const EXECUTOR_API: &str = "/api/v1/executor";
+
+/// Everything the executor learns from its environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// `MESOS_FRAMEWORK_ID`.
+    pub framework_id: String,
+    /// `MESOS_EXECUTOR_ID`.
+    pub executor_id: String,
+    /// The agent's executor API, from `MESOS_SLAVE_PID` or `MESOS_AGENT_ENDPOINT`.
+    pub agent: Endpoint,
+    /// `MESOS_CHECKPOINT=1`: survive agent restarts.
+    pub checkpoint: bool,
+    /// `MESOS_RECOVERY_TIMEOUT` (default 15 minutes).
+    pub recovery_timeout: Duration,
+    /// `MESOS_SUBSCRIPTION_BACKOFF_MAX` (default 2 seconds).
+    pub backoff_max: Duration,
+    /// `MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD` (default 5 seconds).
+    pub shutdown_grace: Duration,
+    /// `MESOS_SANDBOX`, else `MESOS_DIRECTORY`, else `.`.
+    pub sandbox: PathBuf,
+    /// `Bearer <MESOS_EXECUTOR_AUTHENTICATION_TOKEN>`.
+    pub authorization: Option<String>,
+    /// `DROVER_EXECUTOR_CONTENT_TYPE`.
+    pub content_type: ContentType,
+    /// The `PATH` given to tasks (the executor's own).
+    pub path: String,
+}
+
+/// The executor API URL of an agent, from `MESOS_SLAVE_PID`
+/// (`slave(1)@127.0.0.1:5051` → `http://127.0.0.1:5051/slave(1)/api/v1/executor`)
+/// or else `MESOS_AGENT_ENDPOINT` (`127.0.0.1:5051` → `http://127.0.0.1:5051/api/v1/executor`).
+pub fn agent_endpoint(
+    slave_pid: Option<&str>,
+    agent_endpoint: Option<&str>,
+) -> Result<Endpoint, ExecutorError> {
+    if let Some(pid) = slave_pid.filter(|p| !p.is_empty()) {
+        let invalid = || ExecutorError::InvalidEnv {
+            name: "MESOS_SLAVE_PID",
+            value: pid.to_owned(),
+            expected: "a libprocess pid such as `slave(1)@127.0.0.1:5051`",
+        };
+        let (id, authority) = pid.split_once('@').ok_or_else(invalid)?;
+        let bad = |s: &str| {
+            s.is_empty() || s.contains(|c: char| c == '/' || c == '@' || c.is_whitespace())
+        };
+        if bad(id) || bad(authority) {
+            return Err(invalid());
+        }
+        return Endpoint::parse(&format!("http://{authority}/{id}{EXECUTOR_API}"), EXECUTOR_API)
+            .map_err(|_| invalid());
+    }
+    let endpoint = agent_endpoint
+        .filter(|e| !e.is_empty())
+        .ok_or(ExecutorError::MissingEnv("MESOS_AGENT_ENDPOINT"))?;
+    let invalid = || ExecutorError::InvalidEnv {
+        name: "MESOS_AGENT_ENDPOINT",
+        value: endpoint.to_owned(),
+        expected: "`host:port`",
+    };
+    if endpoint.contains(|c: char| c == '/' || c.is_whitespace()) {
+        return Err(invalid());
+    }
+    Endpoint::parse(&format!("http://{endpoint}{EXECUTOR_API}"), EXECUTOR_API)
+        .map_err(|_| invalid())
+}
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, ExecutorError> {
+        Settings::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `get` (the environment, or a test's map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ExecutorError> {
+        let required = |name: &'static str| {
+            get(name).filter(|v| !v.is_empty()).ok_or(ExecutorError::MissingEnv(name))
+        };
+        let duration = |name: &'static str, default: Duration| match get(name) {
+            None => Ok(default),
+            Some(value) => parse_duration(&value).ok_or(ExecutorError::InvalidEnv {
+                name,
+                value,
+                expected: "a Mesos duration such as `5secs` or `15mins`",
+            }),
+        };
+        let checkpoint = match get("MESOS_CHECKPOINT").as_deref() {
+            None | Some("0" | "" | "false") => false,
+            Some("1" | "true") => true,
+            Some(other) => {
+                return Err(ExecutorError::InvalidEnv {
+                    name: "MESOS_CHECKPOINT",
+                    value: other.to_owned(),
+                    expected: "`1` or `0`",
+                });
+            }
+        };
+        let content_type = match get("DROVER_EXECUTOR_CONTENT_TYPE") {
+            None => ContentType::Protobuf,
+            Some(value) => value.parse().map_err(|_| ExecutorError::InvalidEnv {
+                name: "DROVER_EXECUTOR_CONTENT_TYPE",
+                value,
+                expected: "`protobuf` or `json`",
+            })?,
+        };
+        let sandbox = get("MESOS_SANDBOX")
+            .or_else(|| get("MESOS_DIRECTORY"))
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| ".".to_owned());
+        Ok(Settings {
+            framework_id: required("MESOS_FRAMEWORK_ID")?,
+            executor_id: required("MESOS_EXECUTOR_ID")?,
+            agent: agent_endpoint(
+                get("MESOS_SLAVE_PID").as_deref(),
+                get("MESOS_AGENT_ENDPOINT").as_deref(),
+            )?,
+            checkpoint,
+            recovery_timeout: duration("MESOS_RECOVERY_TIMEOUT", Duration::from_secs(15 * 60))?,
+            backoff_max: duration("MESOS_SUBSCRIPTION_BACKOFF_MAX", Duration::from_secs(2))?,
+            shutdown_grace: duration(
+                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
+                Duration::from_secs(5),
+            )?,
+            sandbox: PathBuf::from(sandbox),
+            authorization: get("MESOS_EXECUTOR_AUTHENTICATION_TOKEN")
+                .filter(|t| !t.is_empty())
+                .map(|t| format!("Bearer {t}")),
+            content_type,
+            path: get("PATH")
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| exec_runtime::process::DEFAULT_PATH.to_owned()),
+        })
+    }
+
+    /// The `mesos-http` driver configuration; `seed` feeds UUIDs and jitter.
+    pub fn client_config(&self, seed: u64) -> ExecutorClientConfig {
+        ExecutorClientConfig {
+            agent: self.agent.clone(),
+            session: ExecutorConfig {
+                framework_id: self.framework_id.clone(),
+                executor_id: self.executor_id.clone(),
+                checkpoint: self.checkpoint,
+                recovery_timeout: self.recovery_timeout,
+                backoff_max: self.backoff_max,
+                connect_timeout: Duration::from_secs(10),
+            },
+            content_type: self.content_type,
+            max_record_len: DEFAULT_MAX_RECORD_LEN,
+            call_timeout: Duration::from_secs(10),
+            authorization: self.authorization.clone(),
+            seed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ExecutorError> {
+        let env: BTreeMap<String, String> =
+            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Settings::from_lookup(|name| env.get(name).cloned())
+    }
+
+    const BASE: [(&str, &str); 3] = [
+        ("MESOS_FRAMEWORK_ID", "fw-1"),
+        ("MESOS_EXECUTOR_ID", "ex-1"),
+        ("MESOS_AGENT_ENDPOINT", "10.0.0.1:5051"),
+    ];
+
+    #[test]
+    fn the_slave_pid_names_the_agent_process_in_the_url() {
+        let e = agent_endpoint(Some("slave(1)@127.0.0.1:5051"), Some("ignored:1")).unwrap();
+        assert_eq!(e.url(), "http://127.0.0.1:5051/slave(1)/api/v1/executor");
+        let e = agent_endpoint(Some("slave(12)@agent.example:31"), None).unwrap();
+        assert_eq!(e.url(), "http://agent.example:31/slave(12)/api/v1/executor");
+        let e = agent_endpoint(None, Some("127.0.0.1:5052")).unwrap();
+        assert_eq!(e.url(), "http://127.0.0.1:5052/api/v1/executor");
+        let e = agent_endpoint(Some(""), Some("127.0.0.1:5052")).unwrap();
+        assert_eq!(e.url(), "http://127.0.0.1:5052/api/v1/executor");
+    }
+
+    #[test]
+    fn malformed_agent_addresses_are_errors() {
+        for pid in ["slave(1)", "@127.0.0.1:5051", "slave(1)@", "slave(1)@a b:1", "slave/1@h:1"] {
+            let err = agent_endpoint(Some(pid), None).unwrap_err();
+            assert!(
+                matches!(err, ExecutorError::InvalidEnv { name: "MESOS_SLAVE_PID", .. }),
+                "{pid}: {err}"
+            );
+        }
+        assert!(matches!(
+            agent_endpoint(None, None),
+            Err(ExecutorError::MissingEnv("MESOS_AGENT_ENDPOINT"))
+        ));
+        assert!(matches!(
+            agent_endpoint(None, Some("h:1/x")),
+            Err(ExecutorError::InvalidEnv { .. })
+        ));
+    }
+
+    #[test]
+    fn defaults_apply_when_optional_variables_are_absent() {
+        let s = settings(&BASE).unwrap();
+        assert_eq!(s.framework_id, "fw-1");
+        assert_eq!(s.executor_id, "ex-1");
+        assert_eq!(s.agent.url(), "http://10.0.0.1:5051/api/v1/executor");
+        assert!(!s.checkpoint);
+        assert_eq!(s.recovery_timeout, Duration::from_secs(900));
+        assert_eq!(s.backoff_max, Duration::from_secs(2));
+        assert_eq!(s.shutdown_grace, Duration::from_secs(5));
+        assert_eq!(s.sandbox, PathBuf::from("."));
+        assert_eq!(s.authorization, None);
+        assert_eq!(s.content_type, ContentType::Protobuf);
+        assert_eq!(s.path, exec_runtime::process::DEFAULT_PATH);
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let mut vars = BASE.to_vec();
+        vars.extend([
+            ("MESOS_SLAVE_PID", "slave(1)@127.0.0.1:5051"),
+            ("MESOS_CHECKPOINT", "1"),
+            ("MESOS_RECOVERY_TIMEOUT", "20secs"),
+            ("MESOS_SUBSCRIPTION_BACKOFF_MAX", "500ms"),
+            ("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", "1mins"),
+            ("MESOS_DIRECTORY", "/dir"),
+            ("MESOS_EXECUTOR_AUTHENTICATION_TOKEN", "tok"),
+            ("DROVER_EXECUTOR_CONTENT_TYPE", "json"),
+            ("PATH", "/bin"),
+        ]);
+        let s = settings(&vars).unwrap();
+        assert_eq!(s.agent.url(), "http://127.0.0.1:5051/slave(1)/api/v1/executor");
+        assert!(s.checkpoint);
+        assert_eq!(s.recovery_timeout, Duration::from_secs(20));
+        assert_eq!(s.backoff_max, Duration::from_millis(500));
+        assert_eq!(s.shutdown_grace, Duration::from_secs(60));
+        assert_eq!(s.sandbox, PathBuf::from("/dir"));
+        assert_eq!(s.authorization.as_deref(), Some("Bearer tok"));
+        assert_eq!(s.content_type, ContentType::Json);
+        assert_eq!(s.path, "/bin");
+        vars.push(("MESOS_SANDBOX", "/sandbox"));
+        assert_eq!(settings(&vars).unwrap().sandbox, PathBuf::from("/sandbox"));
+        let c = settings(&vars).unwrap().client_config(7);
+        assert_eq!(c.session.recovery_timeout, Duration::from_secs(20));
+        assert_eq!(c.authorization.as_deref(), Some("Bearer tok"));
+    }
+
+    #[test]
+    fn invalid_values_are_reported_by_name() {
+        let cases = [
+            ("MESOS_RECOVERY_TIMEOUT", "15 minutes"),
+            ("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", "5"),
+            ("MESOS_CHECKPOINT", "yes"),
+            ("DROVER_EXECUTOR_CONTENT_TYPE", "xml"),
+        ];
+        for (name, value) in cases {
+            let mut vars = BASE.to_vec();
+            vars.push((name, value));
+            match settings(&vars) {
+                Err(ExecutorError::InvalidEnv { name: n, value: v, .. }) => {
+                    assert_eq!((n, v.as_str()), (name, value))
+                }
+                other => panic!("{name}={value}: {other:?}"),
+            }
+        }
+        let err = settings(&BASE[1..]).unwrap_err();
+        assert_eq!(err.to_string(), "environment variable `MESOS_FRAMEWORK_ID` is not set");
+    }
+}

@@ -1,0 +1,63 @@
+//! `drover-executor`: the process a Mesos agent starts to run Drover's tasks.
+//!
+//! It subscribes to its agent's executor API (through `mesos-http`), turns
+//! the agent's events into inputs of the pure task lifecycle machine
+//! (`exec-core`), performs that machine's effects with a container runtime
+//! (`exec-runtime`), and sends the resulting status updates back.
+//!
+//! - [`config`]: the settings the agent passes in the environment.
+//! - [`duration`]: Mesos' duration text (`5secs`, `15mins`).
+//! - [`task_info`]: the `TaskInfo` → task spec contract with the scheduler.
+//! - [`main_loop`]: the closed event loop that drives the core.
+
+pub mod config;
+pub mod duration;
+pub mod main_loop;
+pub mod task_info;
+
+use std::error::Error as StdError;
+
+/// Everything that can go wrong in the executor daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    /// A required environment variable is not set.
+    #[error("environment variable `{0}` is not set")]
+    MissingEnv(&'static str),
+    /// An environment variable has a value the executor cannot use.
+    #[error("environment variable `{name}` is `{value}`, expected {expected}")]
+    InvalidEnv {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What would have been valid.
+        expected: &'static str,
+    },
+    /// A LAUNCH whose `TaskInfo.data` is empty.
+    #[error("the task has no `data`; Drover tasks carry a protobuf `mesos.v1.CommandInfo` there")]
+    NoTaskData,
+    /// A LAUNCH whose `TaskInfo.data` is not a `CommandInfo`.
+    #[error("the task's `data` is not a protobuf `mesos.v1.CommandInfo`")]
+    BadTaskData(#[source] drover_protos::prost::DecodeError),
+    /// A command the executor cannot run.
+    #[error("unsupported command: {0}")]
+    UnsupportedCommand(&'static str),
+    /// A command with nothing to run.
+    #[error("the command is empty")]
+    EmptyCommand,
+    /// The executor could not set itself up.
+    #[error("cannot set up the executor")]
+    Setup(#[source] std::io::Error),
+}
+
+/// Formats an error with its chain of sources: `outer: inner: innermost`.
+pub fn error_chain(err: &dyn StdError) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs every Drover test, on a fresh machine or a used one:
+#   1. installs the Debian packages that are missing (apt-get, as root);
+#   2. fetches and builds the real Mesos 1.11 harness (integration/mesos-local);
+#   3. checks formatting and clippy;
+#   4. builds the binaries and runs the whole workspace's tests: unit, property,
+#      golden, and the end-to-end tier against real Mesos masters and agents,
+#      which the tests start and stop themselves;
+#   5. stops anything a failed test left behind.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n== %s\n' "$*"; }
+
+# Everything the tests create lives under one directory this script owns.
+scratch=$(mktemp -d -t drover-test.XXXXXX)
+cleanup() {
+  local status=$?
+  # Clusters a crashed test could not stop (stop is idempotent, by PID).
+  while IFS= read -r pidfile; do
+    "$root/integration/mesos-local/mesos-local" stop --work-dir "$(dirname "$pidfile")" >/dev/null 2>&1 || true
+  done < <(find "$scratch" -name mesos-local.pid 2>/dev/null)
+  rm -rf "$scratch"
+  exit "$status"
+}
+trap cleanup EXIT
+export TMPDIR=$scratch
+
+step "install missing packages"
+integration/mesos-local/mesos-local install-deps
+
+step "build the real Mesos 1.11 harness"
+integration/mesos-local/mesos-local build
+
+step "format and lint"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "build"
+cargo build --workspace --bins --locked
+export DROVER_BIN_DIR=$root/target/debug
+
+step "test"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi

@@ -1,0 +1,71 @@
+//! Errors in Marathon's shapes: `{"message", "details"}` with the status
+//! codes Marathon clients expect.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// One invalid field: a JSON pointer and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// JSON pointer to the field (`/cpus`, `/` for the whole object).
+    pub path: String,
+    /// The problems.
+    pub errors: Vec<String>,
+}
+
+impl FieldError {
+    /// One problem at one path.
+    pub fn new(path: impl Into<String>, error: impl Into<String>) -> Self {
+        FieldError { path: path.into(), errors: vec![error.into()] }
+    }
+}
+
+/// An API error. Every variant maps to one status code and body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    /// The body is not JSON at all: 400.
+    MalformedJson(String),
+    /// The JSON does not fit the schema (types, ranges, patterns): 422
+    /// with message "Invalid JSON".
+    InvalidJson(Vec<FieldError>),
+    /// The object fits the schema but is not valid: 422 with message
+    /// "Object is not valid".
+    InvalidObject(Vec<FieldError>),
+    /// 404 with a message.
+    NotFound(String),
+    /// 409 with a message.
+    Conflict(String),
+    /// 503: the scheduler could not take the command now.
+    Unavailable(String),
+    /// 406 / 405 and other plain-message errors.
+    Status(StatusCode, String),
+}
+
+fn details(errors: &[FieldError]) -> Value {
+    errors.iter().map(|e| json!({"path": e.path, "errors": e.errors})).collect()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = match self {
+            ApiError::MalformedJson(detail) => {
+                (StatusCode::BAD_REQUEST, json!({"message": "Invalid JSON", "details": detail}))
+            }
+            ApiError::InvalidJson(errors) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"message": "Invalid JSON", "details": details(&errors)}),
+            ),
+            ApiError::InvalidObject(errors) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"message": "Object is not valid", "details": details(&errors)}),
+            ),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, json!({"message": m})),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, json!({"message": m})),
+            ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, json!({"message": m})),
+            ApiError::Status(code, m) => (code, json!({"message": m})),
+        };
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,222 @@
+//! Socket-free tests of the REST API against the real scheduling core,
+//! driven by a minimal stand-in for the daemon loop (persists succeed at
+//! once; no Mesos).
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::http::Request;
+use drover_time::{ManualClock, Timestamp};
+use http_body_util::BodyExt;
+use sched_core::scheduler::{CoreConfig, Effect, Scheduler, StoredState};
+use tower::ServiceExt;
+
+use super::*;
+
+const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
+
+fn state() -> ApiState {
+    let (cmd_tx, mut cmd_rx) = mpsc::channel::<CommandRequest>(16);
+    let mut core = Scheduler::new(CoreConfig::default(), StoredState::default(), 1, T0);
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(core.snapshot()));
+    tokio::spawn(async move {
+        let mut replies = BTreeMap::new();
+        let mut next = 1;
+        while let Some(req) = cmd_rx.recv().await {
+            replies.insert(next, req.reply);
+            core.handle_command(next, req.command, T0);
+            next += 1;
+            while let Some(e) = core.poll_effect() {
+                match e {
+                    Effect::Persist { token, .. } => core.handle_persisted(token, Ok(()), T0),
+                    Effect::Reply { request, result } => {
+                        snap_tx.send_replace(Arc::new(core.snapshot()));
+                        if let Some(tx) = replies.remove(&request) {
+                            let _ = tx.send(result);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            snap_tx.send_replace(Arc::new(core.snapshot()));
+        }
+    });
+    ApiState {
+        snapshot: snap_rx,
+        commands: cmd_tx,
+        info: Arc::new(ServerInfo {
+            leader: "127.0.0.1:8080".into(),
+            master: "http://127.0.0.1:5050".into(),
+            framework_name: "drover".into(),
+            failover_timeout_secs: 604_800.0,
+            decline_offer_duration_ms: 120_000,
+            reconciliation_interval_ms: 600_000,
+            min_revive_offers_interval_ms: 5000,
+            executor: "/usr/bin/drover-executor".into(),
+            mesos_user: "root".into(),
+            http_port: 8080,
+        }),
+        clock: Arc::new(ManualClock::new(T0)),
+    }
+}
+
+struct Resp {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+    text: String,
+}
+
+async fn call(s: &ApiState, method: &str, uri: &str, body: &str) -> Resp {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let resp = router(s.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Resp { status, headers, body, text }
+}
+
+#[tokio::test]
+async fn post_app_answers_201_with_marathon_headers_and_body() {
+    let s = state();
+    let r =
+        call(&s, "POST", "/v2/apps", r#"{"id":"sleepy","cmd":"sleep 600","instances":3}"#).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.headers["location"], "/v2/apps/sleepy");
+    let dep = r.headers["marathon-deployment-id"].to_str().unwrap().to_owned();
+    assert_eq!(r.body["id"], "/sleepy");
+    assert_eq!(r.body["instances"], 3);
+    assert_eq!(r.body["cpus"], 1.0);
+    assert_eq!(r.body["mem"], 128.0);
+    assert_eq!(r.body["tasksStaged"], 0);
+    assert_eq!(r.body["tasksRunning"], 0);
+    assert_eq!(r.body["deployments"], json!([{"id": dep}]));
+    assert_eq!(r.body["version"], "2023-11-14T22:13:20.000Z");
+    assert!(r.body.get("tasks").is_none());
+}
+
+#[tokio::test]
+async fn get_app_shows_counts_and_tasks_and_404s_unknown_apps() {
+    let s = state();
+    call(&s, "POST", "/v2/apps", r#"{"id":"/a/b","cmd":"sleep 1","env":{"X":"1"}}"#).await;
+    let r = call(&s, "GET", "/v2/apps/a/b", "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let app = &r.body["app"];
+    assert_eq!(app["id"], "/a/b");
+    assert_eq!(app["env"], json!({"X": "1"}));
+    assert_eq!(app["tasks"], json!([]));
+    assert_eq!(app["tasksRunning"], 0);
+    assert_eq!(app["networks"], json!([{"mode": "host"}]));
+    let r = call(&s, "GET", "/v2/apps", "").await;
+    assert_eq!(r.body["apps"].as_array().unwrap().len(), 1);
+    assert!(r.body["apps"][0].get("tasks").is_none());
+    let r = call(&s, "GET", "/v2/apps?embed=apps.tasks", "").await;
+    assert_eq!(r.body["apps"][0]["tasks"], json!([]));
+    let r = call(&s, "GET", "/v2/apps/nope", "").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.body, json!({"message": "App '/nope' does not exist"}));
+}
+
+#[tokio::test]
+async fn duplicate_post_is_409_and_changes_nothing() {
+    let s = state();
+    call(&s, "POST", "/v2/apps", r#"{"id":"x","cmd":"sleep 1","instances":1}"#).await;
+    let r = call(&s, "POST", "/v2/apps", r#"{"id":"x","cmd":"sleep 2","instances":9}"#).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.body, json!({"message": "An app with id [/x] already exists."}));
+    let r = call(&s, "GET", "/v2/apps/x", "").await;
+    assert_eq!(r.body["app"]["instances"], 1);
+    assert_eq!(r.body["app"]["cmd"], "sleep 1");
+}
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    let s = state();
+    for body in ["{", "not json", ""] {
+        let r = call(&s, "POST", "/v2/apps", body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(r.body["message"].is_string());
+    }
+    assert_eq!(call(&s, "POST", "/v2/apps", "{").await.body["message"], "Invalid JSON");
+}
+
+#[tokio::test]
+async fn validation_failures_are_422_with_details_and_change_nothing() {
+    let s = state();
+    let cases = [
+        (r#"{"id":"/Bad","cmd":"x"}"#, "Invalid JSON", "/id"),
+        (r#"{"id":"/ok","cmd":"x","cpus":-1}"#, "Invalid JSON", "/cpus"),
+        (r#"{"id":"/ok","cmd":"x","mem":-1}"#, "Invalid JSON", "/mem"),
+        (r#"{"id":"/ok","cmd":"x","disk":-1}"#, "Invalid JSON", "/disk"),
+        (r#"{"id":"/ok","cmd":"x","instances":-1}"#, "Invalid JSON", "/instances"),
+        (r#"{"id":"/ok","cmd":"x","args":["y"]}"#, "Object is not valid", "/"),
+        (r#"{"id":"/ok/tasks","cmd":"x"}"#, "Object is not valid", "/id"),
+    ];
+    for (body, message, path) in cases {
+        let r = call(&s, "POST", "/v2/apps", body).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", r.text);
+        assert_eq!(r.body["message"], message, "{body}");
+        assert_eq!(r.body["details"][0]["path"], path, "{body}");
+        assert!(r.body["details"][0]["errors"].as_array().is_some_and(|e| !e.is_empty()));
+    }
+    let r = call(&s, "GET", "/v2/apps", "").await;
+    assert_eq!(r.body, json!({"apps": []}));
+}
+
+#[tokio::test]
+async fn put_scales_partially_and_creates_when_missing() {
+    let s = state();
+    call(&s, "POST", "/v2/apps", r#"{"id":"web","cmd":"sleep 1","instances":1,"mem":64}"#).await;
+    let r = call(&s, "PUT", "/v2/apps/web", r#"{"instances":3}"#).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.body["deploymentId"].is_string());
+    assert!(r.body["version"].is_string());
+    assert!(r.headers.contains_key("marathon-deployment-id"));
+    let app = call(&s, "GET", "/v2/apps/web", "").await.body["app"].clone();
+    assert_eq!(app["instances"], 3);
+    assert_eq!(app["mem"], 64.0);
+    let r = call(&s, "PUT", "/v2/apps/fresh", r#"{"cmd":"sleep 1"}"#).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.headers["location"], "/v2/apps/fresh");
+    let r = call(&s, "PUT", "/v2/apps/web", r#"{"instances":-2}"#).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(call(&s, "GET", "/v2/apps/web", "").await.body["app"]["instances"], 3);
+}
+
+#[tokio::test]
+async fn delete_removes_the_app() {
+    let s = state();
+    call(&s, "POST", "/v2/apps", r#"{"id":"web","cmd":"sleep 1","instances":0}"#).await;
+    let r = call(&s, "DELETE", "/v2/apps/web", "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body["deploymentId"].is_string());
+    assert_eq!(call(&s, "GET", "/v2/apps/web", "").await.status, StatusCode::NOT_FOUND);
+    let r = call(&s, "DELETE", "/v2/apps/web", "").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.body, json!({"message": "App '/web' does not exist"}));
+}
+
+#[tokio::test]
+async fn ping_info_tasks_and_unknown_routes() {
+    let s = state();
+    let r = call(&s, "GET", "/ping", "").await;
+    assert_eq!((r.status, r.text.as_str()), (StatusCode::OK, "pong"));
+    let r = call(&s, "GET", "/v2/info", "").await;
+    assert_eq!(r.body["name"], "drover");
+    assert_eq!(r.body["marathon_config"]["framework_name"], "drover");
+    assert_eq!(r.body["http_config"]["http_port"], 8080);
+    let r = call(&s, "GET", "/v2/tasks", "").await;
+    assert_eq!(r.body, json!({"tasks": []}));
+    assert_eq!(call(&s, "GET", "/v2/tasks?status=running", "").await.status, StatusCode::OK);
+    assert_eq!(call(&s, "GET", "/v2/nothing", "").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(call(&s, "GET", "/v2/leader", "").await.body, json!({"leader": "127.0.0.1:8080"}));
+    let r = call(&s, "GET", "/v2/deployments", "").await;
+    assert_eq!(r.body, json!([]));
+}
