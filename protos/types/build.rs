@@ -1,4 +1,4 @@
-//! Compiles `protos/mesos/v1/*.proto` with protox (a pure-Rust protobuf
+//! Compiles `protos/mesos/v1/*.proto` and `protos/drover/v1/*.proto` with protox (a pure-Rust protobuf
 //! compiler), so building Drover never needs a system `protoc`.
 
 use std::path::PathBuf;
@@ -9,6 +9,7 @@ const FILES: &[&str] = &[
     "mesos/v1/mesos.proto",
     "mesos/v1/scheduler/scheduler.proto",
     "mesos/v1/executor/executor.proto",
+    "drover/v1/task.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

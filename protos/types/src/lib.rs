@@ -1,6 +1,8 @@
 //! Apache Mesos 1.11 v1 protocol types, generated from Drover's own `.proto`
 //! files in `protos/mesos/v1/` (wire contract: same packages, names, field
-//! numbers and enums as Apache Mesos 1.11.0, see `protos/mesos/VERSION`).
+//! numbers and enums as Apache Mesos 1.11.0, see `protos/mesos/VERSION`),
+//! and Drover's own messages from `protos/drover/v1/` (`drover::v1::TaskData`:
+//! what a task runs, carried in `TaskInfo.data` to `drover-executor`).
 //!
 //! [`json`] implements Mesos' JSON form of the same messages: proto field names
 //! (snake_case), enums by name, `bytes` as base64 and 64-bit integers as plain
@@ -25,6 +27,14 @@ pub mod mesos {
         pub mod executor {
             include!(concat!(env!("OUT_DIR"), "/mesos.v1.executor.rs"));
         }
+    }
+}
+
+/// Drover's own messages.
+pub mod drover {
+    /// Package `drover.v1`.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/drover.v1.rs"));
     }
 }
 
