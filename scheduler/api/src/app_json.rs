@@ -4,14 +4,23 @@
 //! Parsing works on a `serde_json::Value` so that every problem is reported
 //! at its JSON path, in Marathon's two tiers: schema problems (wrong type,
 //! out of range, bad pattern) answer 422 "Invalid JSON" with Marathon's
-//! `error.*` codes; semantic problems (both `cmd` and `args`) answer 422
-//! "Object is not valid". All problems are collected, not just the first.
+//! `error.*` codes; semantic problems (both `cmd` and `args`, a port index
+//! out of range) answer 422 "Object is not valid". All problems are
+//! collected, not just the first.
+//!
+//! Legacy shapes old clients still send are normalized first, as Marathon
+//! does: `container.docker.network` becomes `networks`,
+//! `container.docker.portMappings` becomes `container.portMappings`, and
+//! `ports` becomes `portDefinitions`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use drover_time::Timestamp;
-use sched_core::app::{AppSpec, BackoffPolicy, CommandSpec, KillSelection, Resources};
+use sched_core::app::{
+    AppSpec, BackoffPolicy, CommandSpec, ContainerSpec, HealthCheckSpec, HealthProtocol,
+    KillSelection, NetworkMode, PortDefinition, PortMapping, Resources, Volume, VolumeMode,
+};
 use sched_core::format_version;
 use sched_core::ids::{AppId, IdError};
 use serde_json::{Map, Value, json};
@@ -22,7 +31,7 @@ const CMD_OR_ARGS: &str =
     "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'.";
 const NOT_SUPPORTED: &str = "is not supported by this version of Drover";
 
-/// Fields Drover reads from app JSON.
+/// Fields Drover reads from app JSON (after legacy normalization).
 const KNOWN: &[&str] = &[
     "id",
     "cmd",
@@ -39,6 +48,11 @@ const KNOWN: &[&str] = &[
     "maxLaunchDelaySeconds",
     "killSelection",
     "taskKillGracePeriodSeconds",
+    "container",
+    "networks",
+    "portDefinitions",
+    "requirePorts",
+    "healthChecks",
 ];
 
 /// Read-only fields of `GET` responses, ignored when sent back.
@@ -64,12 +78,8 @@ fn unused_default(field: &str, v: &Value) -> Option<bool> {
         || v.as_object().is_some_and(Map::is_empty)
         || v.as_str().is_some_and(str::is_empty);
     let ok = match field {
-        "container"
-        | "constraints"
-        | "healthChecks"
+        "constraints"
         | "readinessChecks"
-        | "portDefinitions"
-        | "ports"
         | "fetch"
         | "uris"
         | "dependencies"
@@ -82,8 +92,7 @@ fn unused_default(field: &str, v: &Value) -> Option<bool> {
         | "ipAddress"
         | "user"
         | "executor" => empty,
-        "networks" => empty || *v == json!([{"mode": "host"}]),
-        "requirePorts" | "tty" => empty || *v == json!(false),
+        "tty" => empty || *v == json!(false),
         "role" => empty || *v == json!("*"),
         "upgradeStrategy" => {
             empty
@@ -100,81 +109,149 @@ fn unused_default(field: &str, v: &Value) -> Option<bool> {
     Some(ok)
 }
 
-struct Fields<'a> {
-    obj: &'a Map<String, Value>,
+/// Collected problems of one parse.
+#[derive(Default)]
+struct Problems {
     schema: Vec<FieldError>,
+    semantic: Vec<FieldError>,
 }
 
-impl<'a> Fields<'a> {
+/// Reads typed fields of one JSON object, reporting problems at their path.
+struct Reader<'a> {
+    obj: &'a Map<String, Value>,
+    path: String,
+}
+
+impl<'a> Reader<'a> {
+    fn new(obj: &'a Map<String, Value>, path: impl Into<String>) -> Self {
+        Reader { obj, path: path.into() }
+    }
+
+    fn at(&self, key: &str) -> String {
+        format!("{}/{key}", self.path)
+    }
+
     fn get(&self, key: &str) -> Option<&'a Value> {
         self.obj.get(key).filter(|v| !v.is_null())
     }
 
-    fn err(&mut self, key: &str, code: &str) {
-        self.schema.push(FieldError::new(format!("/{key}"), code));
+    fn err(&self, p: &mut Problems, key: &str, code: impl Into<String>) {
+        p.schema.push(FieldError::new(self.at(key), code));
     }
 
-    fn number(&mut self, key: &str, min: f64) -> Option<f64> {
+    fn number(&self, p: &mut Problems, key: &str, min: f64) -> Option<f64> {
         let v = self.get(key)?;
         match v.as_f64() {
             Some(n) if n.is_finite() && n >= min => Some(n),
             Some(_) => {
-                self.err(key, "error.min");
+                self.err(p, key, "error.min");
                 None
             }
             None => {
-                self.err(key, "error.expected.jsnumber");
+                self.err(p, key, "error.expected.jsnumber");
                 None
             }
         }
     }
 
-    fn integer(&mut self, key: &str, min: i64, max: i64) -> Option<i64> {
+    fn integer(&self, p: &mut Problems, key: &str, min: i64, max: i64) -> Option<i64> {
         let v = self.get(key)?;
         let n = v.as_i64().or_else(|| {
             v.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64)
         });
         match n {
             Some(n) if n < min => {
-                self.err(key, "error.min");
+                self.err(p, key, "error.min");
                 None
             }
             Some(n) if n > max => {
-                self.err(key, "error.max");
+                self.err(p, key, "error.max");
                 None
             }
             Some(n) => Some(n),
             None if v.is_number() => {
-                self.err(key, "error.expected.int");
+                self.err(p, key, "error.expected.int");
                 None
             }
             None => {
-                self.err(key, "error.expected.jsnumber");
+                self.err(p, key, "error.expected.jsnumber");
                 None
             }
         }
     }
 
-    fn string(&mut self, key: &str) -> Option<&'a str> {
+    fn u32(&self, p: &mut Problems, key: &str, max: u32) -> Option<u32> {
+        self.integer(p, key, 0, i64::from(max)).map(|n| u32::try_from(n).unwrap_or(max))
+    }
+
+    fn seconds(&self, p: &mut Problems, key: &str, default: f64) -> Duration {
+        Duration::from_secs_f64(self.number(p, key, 0.0).unwrap_or(default).min(1e9))
+    }
+
+    fn boolean(&self, p: &mut Problems, key: &str) -> Option<bool> {
+        let v = self.get(key)?;
+        v.as_bool().or_else(|| {
+            self.err(p, key, "error.expected.jsboolean");
+            None
+        })
+    }
+
+    fn string(&self, p: &mut Problems, key: &str) -> Option<&'a str> {
         let v = self.get(key)?;
         match v.as_str() {
             Some("") => {
-                self.err(key, "error.minLength");
+                self.err(p, key, "error.minLength");
                 None
             }
             Some(s) => Some(s),
             None => {
-                self.err(key, "error.expected.jsstring");
+                self.err(p, key, "error.expected.jsstring");
                 None
             }
         }
     }
 
-    fn string_map(&mut self, key: &str, allow_secret: bool) -> BTreeMap<String, String> {
+    fn object(&self, p: &mut Problems, key: &str) -> Option<Reader<'a>> {
+        let v = self.get(key)?;
+        match v.as_object() {
+            Some(o) => Some(Reader::new(o, self.at(key))),
+            None => {
+                self.err(p, key, "error.expected.jsobject");
+                None
+            }
+        }
+    }
+
+    /// The objects of an array field, each with its own path (`/key(i)`).
+    fn objects(&self, p: &mut Problems, key: &str) -> Option<Vec<Reader<'a>>> {
+        let v = self.get(key)?;
+        let Some(items) = v.as_array() else {
+            self.err(p, key, "error.expected.jsarray");
+            return None;
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            match item.as_object() {
+                Some(o) => out.push(Reader::new(o, format!("{}({i})", self.at(key)))),
+                None => p.schema.push(FieldError::new(
+                    format!("{}({i})", self.at(key)),
+                    "error.expected.jsobject",
+                )),
+            }
+        }
+        Some(out)
+    }
+
+    fn string_map(
+        &self,
+        p: &mut Problems,
+        key: &str,
+        allow_secret: bool,
+    ) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         let Some(v) = self.get(key) else { return out };
         let Some(obj) = v.as_object() else {
-            self.err(key, "error.expected.jsobject");
+            self.err(p, key, "error.expected.jsobject");
             return out;
         };
         for (k, v) in obj {
@@ -183,126 +260,210 @@ impl<'a> Fields<'a> {
                     out.insert(k.clone(), s.clone());
                 }
                 Value::Object(o) if allow_secret && o.contains_key("secret") => {
-                    self.schema.push(FieldError::new(
-                        format!("/{key}/{k}"),
+                    p.semantic.push(FieldError::new(
+                        format!("{}/{k}", self.at(key)),
                         format!("secret references {NOT_SUPPORTED}"),
                     ));
                 }
-                _ => self
-                    .schema
-                    .push(FieldError::new(format!("/{key}/{k}"), "error.expected.jsstring")),
+                _ => p.schema.push(FieldError::new(
+                    format!("{}/{k}", self.at(key)),
+                    "error.expected.jsstring",
+                )),
             }
         }
         out
     }
 
-    fn string_list(&mut self, key: &str) -> Option<Vec<String>> {
+    fn string_list(&self, p: &mut Problems, key: &str) -> Option<Vec<String>> {
         let v = self.get(key)?;
         let Some(items) = v.as_array() else {
-            self.err(key, "error.expected.jsarray");
+            self.err(p, key, "error.expected.jsarray");
             return None;
         };
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             match item.as_str() {
                 Some(s) => out.push(s.to_owned()),
-                None => self
-                    .schema
-                    .push(FieldError::new(format!("/{key}({i})"), "error.expected.jsstring")),
+                None => p.schema.push(FieldError::new(
+                    format!("{}({i})", self.at(key)),
+                    "error.expected.jsstring",
+                )),
             }
         }
         Some(out)
     }
+
+    fn one_of(&self, p: &mut Problems, key: &str, allowed: &[&str]) -> Option<&'a str> {
+        let s = self.string(p, key)?;
+        if allowed.contains(&s) {
+            Some(s)
+        } else {
+            self.err(p, key, format!("error.expected.enum: {}", allowed.join(", ")));
+            None
+        }
+    }
+}
+
+const PROTOCOLS: &[&str] = &["tcp", "udp", "udp,tcp"];
+
+fn valid_port_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+fn port_name(r: &Reader<'_>, p: &mut Problems) -> Option<String> {
+    let name = r.string(p, "name")?;
+    if valid_port_name(name) {
+        Some(name.to_owned())
+    } else {
+        r.err(p, "name", "error.pattern");
+        None
+    }
+}
+
+/// Rewrites Marathon's deprecated shapes into the current ones.
+fn normalize_legacy(obj: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = obj.clone();
+    if let Some(Value::Object(container)) = out.get_mut("container") {
+        if let Some(Value::Object(docker)) = container.get_mut("docker") {
+            let network = docker.remove("network");
+            let mappings = docker.remove("portMappings");
+            if let Some(m) = mappings.filter(|m| !m.is_null()) {
+                container.entry("portMappings").or_insert(m);
+            }
+            if let Some(Value::String(n)) = network {
+                let mode = match n.as_str() {
+                    "BRIDGE" => json!([{"mode": "container/bridge"}]),
+                    "HOST" => json!([{"mode": "host"}]),
+                    "USER" => json!([{"mode": "container"}]),
+                    other => json!([{"mode": other.to_ascii_lowercase()}]),
+                };
+                out.entry("networks").or_insert(mode);
+            }
+        }
+    }
+    if let Some(ports) = out.remove("ports") {
+        if let Some(list) = ports.as_array().filter(|_| !out.contains_key("portDefinitions")) {
+            let defs: Vec<Value> = list.iter().map(|p| json!({"port": p})).collect();
+            out.insert("portDefinitions".into(), Value::Array(defs));
+        }
+    }
+    out
 }
 
 /// Parses and validates an app. `path_id`, when given (PUT), overrides the
 /// body's `id`. Nothing about existing state is checked here.
 pub fn parse_app(body: &Value, path_id: Option<&str>) -> Result<AppSpec, ApiError> {
-    let Some(obj) = body.as_object() else {
+    let Some(raw) = body.as_object() else {
         return Err(ApiError::InvalidJson(vec![FieldError::new("/", "error.expected.jsobject")]));
     };
-    let mut f = Fields { obj, schema: Vec::new() };
-    let mut semantic = Vec::new();
+    let obj = normalize_legacy(raw);
+    let r = Reader::new(&obj, "");
+    let mut p = Problems::default();
 
     let raw_id = match path_id {
-        Some(p) => Some(p),
+        Some(id) => Some(id),
         None => {
-            if f.get("id").is_none() {
-                f.err("id", "error.path.missing");
+            if r.get("id").is_none() {
+                r.err(&mut p, "id", "error.path.missing");
             }
-            f.string("id")
+            r.string(&mut p, "id")
         }
     };
     let id = raw_id.and_then(|raw| match AppId::parse(raw) {
         Ok(id) => Some(id),
         Err(e @ (IdError::Pattern | IdError::Empty)) => {
-            f.schema.push(FieldError::new("/id", e.message()));
+            p.schema.push(FieldError::new("/id", e.message()));
             None
         }
         Err(e @ IdError::Reserved) => {
-            semantic.push(FieldError::new("/id", e.message()));
+            p.semantic.push(FieldError::new("/id", e.message()));
             None
         }
     });
 
-    let cmd = f.string("cmd");
-    let args = f.string_list("args");
-    let instances = f.integer("instances", 0, i64::from(u32::MAX)).unwrap_or(1);
-    let cpus = f.number("cpus", 0.001).unwrap_or(1.0);
-    let mem = f.number("mem", 0.0).unwrap_or(128.0);
-    let disk = f.number("disk", 0.0).unwrap_or(0.0);
-    let gpus = f.integer("gpus", 0, i64::from(u32::MAX)).unwrap_or(0);
-    let env = f.string_map("env", true);
-    let labels = f.string_map("labels", false);
-    let backoff_seconds = f.number("backoffSeconds", 0.0).unwrap_or(1.0);
-    let backoff_factor = f.number("backoffFactor", 1.0).unwrap_or(1.15);
-    let max_delay = f.number("maxLaunchDelaySeconds", 0.0).unwrap_or(300.0);
-    let grace = f.integer("taskKillGracePeriodSeconds", 0, 86_400 * 365);
-    let kill_selection = match f.get("killSelection").map(|v| v.as_str()) {
-        None => KillSelection::YoungestFirst,
-        Some(Some("YOUNGEST_FIRST")) => KillSelection::YoungestFirst,
-        Some(Some("OLDEST_FIRST")) => KillSelection::OldestFirst,
-        Some(_) => {
-            f.err("killSelection", "error.expected.enum: YOUNGEST_FIRST, OLDEST_FIRST");
-            KillSelection::YoungestFirst
-        }
+    let cmd = r.string(&mut p, "cmd");
+    let args = r.string_list(&mut p, "args");
+    let instances = r.u32(&mut p, "instances", u32::MAX).unwrap_or(1);
+    let cpus = r.number(&mut p, "cpus", 0.001).unwrap_or(1.0);
+    let mem = r.number(&mut p, "mem", 0.0).unwrap_or(128.0);
+    let disk = r.number(&mut p, "disk", 0.0).unwrap_or(0.0);
+    let gpus = r.u32(&mut p, "gpus", u32::MAX).unwrap_or(0);
+    let env = r.string_map(&mut p, "env", true);
+    let labels = r.string_map(&mut p, "labels", false);
+    let backoff_seconds = r.number(&mut p, "backoffSeconds", 0.0).unwrap_or(1.0);
+    let backoff_factor = r.number(&mut p, "backoffFactor", 1.0).unwrap_or(1.15);
+    let max_delay = r.number(&mut p, "maxLaunchDelaySeconds", 0.0).unwrap_or(300.0);
+    let grace = r.u32(&mut p, "taskKillGracePeriodSeconds", 86_400 * 365);
+    let kill_selection =
+        match r.one_of(&mut p, "killSelection", &["YOUNGEST_FIRST", "OLDEST_FIRST"]) {
+            Some("OLDEST_FIRST") => KillSelection::OldestFirst,
+            _ => KillSelection::YoungestFirst,
+        };
+    let network = parse_networks(&r, &mut p);
+    let container = parse_container(&r, &mut p, &network);
+    let require_ports = r.boolean(&mut p, "requirePorts").unwrap_or(false);
+    let port_definitions = parse_port_definitions(&r, &mut p, &network);
+    let host_port_count = match network {
+        NetworkMode::Host => port_definitions.len(),
+        NetworkMode::Bridge => container
+            .iter()
+            .flat_map(|c| &c.port_mappings)
+            .filter(|m| m.host_port.is_some())
+            .count(),
     };
+    let health_checks = parse_health_checks(&r, &mut p, host_port_count);
 
-    for (key, value) in obj {
+    for (key, value) in &obj {
         if KNOWN.contains(&key.as_str()) || READ_ONLY.contains(&key.as_str()) {
             continue;
         }
         if unused_default(key, value) == Some(false) {
-            semantic.push(FieldError::new(format!("/{key}"), NOT_SUPPORTED));
+            p.semantic.push(FieldError::new(format!("/{key}"), NOT_SUPPORTED));
         }
     }
 
     let command = match (cmd, args) {
         (Some(c), None) => Some(CommandSpec::Shell(c.to_owned())),
         (None, Some(a)) if !a.is_empty() => Some(CommandSpec::Argv(a)),
+        (None, None) if container.is_some() => None,
+        (None, Some(_)) if container.is_some() => None,
         _ => {
             // Only report when both fields themselves were well-formed.
-            if !f.schema.iter().any(|e| e.path == "/cmd" || e.path.starts_with("/args")) {
-                semantic.push(FieldError::new("/", CMD_OR_ARGS));
+            if !p.schema.iter().any(|e| e.path == "/cmd" || e.path.starts_with("/args")) {
+                p.semantic.push(FieldError::new("/", CMD_OR_ARGS));
             }
             None
         }
     };
+    let invalid_container =
+        obj.get("container").is_some_and(|c| !c.is_null()) && container.is_none();
 
-    if !f.schema.is_empty() {
-        return Err(ApiError::InvalidJson(f.schema));
+    if !p.schema.is_empty() {
+        return Err(ApiError::InvalidJson(p.schema));
     }
-    if !semantic.is_empty() {
-        return Err(ApiError::InvalidObject(semantic));
+    if !p.semantic.is_empty() {
+        return Err(ApiError::InvalidObject(p.semantic));
     }
-    let (Some(id), Some(command)) = (id, command) else {
-        return Err(ApiError::InvalidObject(vec![FieldError::new("/", CMD_OR_ARGS)]));
+    let Some(id) = id else {
+        return Err(ApiError::InvalidJson(vec![FieldError::new("/id", "error.path.missing")]));
     };
+    if command.is_none() && (container.is_none() || invalid_container) {
+        return Err(ApiError::InvalidObject(vec![FieldError::new("/", CMD_OR_ARGS)]));
+    }
     Ok(AppSpec {
         id,
         command,
-        instances: u32::try_from(instances).unwrap_or(u32::MAX),
-        resources: Resources { cpus, mem, disk, gpus: u32::try_from(gpus).unwrap_or(u32::MAX) },
+        container,
+        network,
+        port_definitions,
+        require_ports,
+        health_checks,
+        instances,
+        resources: Resources { cpus, mem, disk, gpus },
         env,
         labels,
         backoff: BackoffPolicy {
@@ -311,16 +472,375 @@ pub fn parse_app(body: &Value, path_id: Option<&str>) -> Result<AppSpec, ApiErro
             max: Duration::from_secs_f64(max_delay.min(1e9)),
         },
         kill_selection,
-        kill_grace: grace.map(|g| Duration::from_secs(u64::try_from(g).unwrap_or(0))),
+        kill_grace: grace.map(|g| Duration::from_secs(u64::from(g))),
         version: Timestamp::EPOCH,
         last_scaling_at: Timestamp::EPOCH,
         last_config_change_at: Timestamp::EPOCH,
     })
 }
 
+fn parse_networks(r: &Reader<'_>, p: &mut Problems) -> NetworkMode {
+    let Some(networks) = r.objects(p, "networks") else { return NetworkMode::Host };
+    if networks.len() > 1 {
+        p.semantic
+            .push(FieldError::new("/networks", format!("more than one network {NOT_SUPPORTED}")));
+    }
+    match networks
+        .first()
+        .and_then(|n| n.one_of(p, "mode", &["host", "container/bridge", "container"]))
+    {
+        Some("container/bridge") => NetworkMode::Bridge,
+        Some("container") => {
+            p.semantic.push(FieldError::new(
+                "/networks(0)/mode",
+                format!("container networks {NOT_SUPPORTED}"),
+            ));
+            NetworkMode::Host
+        }
+        _ => NetworkMode::Host,
+    }
+}
+
+fn parse_container(
+    r: &Reader<'_>,
+    p: &mut Problems,
+    network: &NetworkMode,
+) -> Option<ContainerSpec> {
+    let Some(c) = r.object(p, "container") else {
+        if *network == NetworkMode::Bridge {
+            p.semantic.push(FieldError::new(
+                "/networks",
+                "container/bridge networking needs a DOCKER container",
+            ));
+        }
+        return None;
+    };
+    match c.one_of(p, "type", &["DOCKER", "MESOS"]) {
+        Some("MESOS") => {
+            p.semantic.push(FieldError::new(
+                "/container/type",
+                format!("the MESOS containerizer {NOT_SUPPORTED}; use DOCKER"),
+            ));
+            return None;
+        }
+        None if c.get("type").is_some() => return None,
+        _ => {}
+    }
+    let Some(docker) = c.object(p, "docker") else {
+        if c.get("docker").is_none() {
+            c.err(p, "docker", "error.path.missing");
+        }
+        return None;
+    };
+    let image = docker.string(p, "image");
+    if docker.get("image").is_none() {
+        docker.err(p, "image", "error.path.missing");
+    }
+    let force_pull = docker.boolean(p, "forcePullImage").unwrap_or(false);
+    let privileged = docker.boolean(p, "privileged").unwrap_or(false);
+    let mut parameters = Vec::new();
+    for param in docker.objects(p, "parameters").unwrap_or_default() {
+        let key = param.string(p, "key");
+        let value = param.get("value").and_then(Value::as_str);
+        if param.get("value").is_some() && value.is_none() {
+            param.err(p, "value", "error.expected.jsstring");
+        }
+        if param.get("key").is_none() {
+            param.err(p, "key", "error.path.missing");
+        }
+        if let Some(k) = key {
+            parameters.push((k.to_owned(), value.unwrap_or("").to_owned()));
+        }
+    }
+    for key in ["credential", "pullConfig"] {
+        if docker.get(key).is_some() {
+            p.semantic.push(FieldError::new(docker.at(key), NOT_SUPPORTED));
+        }
+    }
+    let mut volumes = Vec::new();
+    for v in c.objects(p, "volumes").unwrap_or_default() {
+        for unsupported in ["persistent", "external", "secret"] {
+            if v.get(unsupported).is_some() {
+                p.semantic.push(FieldError::new(
+                    v.at(unsupported),
+                    format!("{unsupported} volumes {NOT_SUPPORTED}"),
+                ));
+            }
+        }
+        let container_path = v.string(p, "containerPath");
+        let host_path = v.string(p, "hostPath");
+        let mode = match v.one_of(p, "mode", &["RO", "RW"]) {
+            Some("RO") => Some(VolumeMode::ReadOnly),
+            Some(_) => Some(VolumeMode::ReadWrite),
+            None => {
+                if v.get("mode").is_none() {
+                    v.err(p, "mode", "error.path.missing");
+                }
+                None
+            }
+        };
+        if v.get("containerPath").is_none() {
+            v.err(p, "containerPath", "error.path.missing");
+        }
+        if v.get("hostPath").is_none()
+            && v.get("persistent").is_none()
+            && v.get("external").is_none()
+        {
+            v.err(p, "hostPath", "error.path.missing");
+        }
+        if let (Some(cp), Some(hp), Some(mode)) = (container_path, host_path, mode) {
+            if !cp.starts_with('/') {
+                p.semantic.push(FieldError::new(v.at("containerPath"), "must be an absolute path"));
+            }
+            volumes.push(Volume { container_path: cp.to_owned(), host_path: hp.to_owned(), mode });
+        }
+    }
+    let mappings = c.objects(p, "portMappings");
+    if *network == NetworkMode::Host && mappings.as_ref().is_some_and(|m| !m.is_empty()) {
+        p.semantic.push(FieldError::new(
+            "/container/portMappings",
+            "port mappings need container/bridge networking",
+        ));
+    }
+    let mut port_mappings = Vec::new();
+    let mut names = BTreeSet::new();
+    match mappings {
+        Some(list) => {
+            for m in list {
+                let name = port_name(&m, p);
+                if let Some(n) = &name
+                    && !names.insert(n.clone())
+                {
+                    p.semantic.push(FieldError::new(m.at("name"), "port names must be unique"));
+                }
+                port_mappings.push(PortMapping {
+                    container_port: m.u32(p, "containerPort", 65535).unwrap_or(0),
+                    // In bridge mode a missing hostPort means "any".
+                    host_port: Some(m.u32(p, "hostPort", 65535).unwrap_or(0)),
+                    service_port: m.u32(p, "servicePort", 65535).unwrap_or(0),
+                    protocol: m.one_of(p, "protocol", PROTOCOLS).unwrap_or("tcp").to_owned(),
+                    name,
+                    labels: m.string_map(p, "labels", false),
+                });
+            }
+        }
+        None if *network == NetworkMode::Bridge => port_mappings.push(PortMapping {
+            container_port: 0,
+            host_port: Some(0),
+            service_port: 0,
+            protocol: "tcp".into(),
+            name: Some("default".into()),
+            labels: BTreeMap::new(),
+        }),
+        None => {}
+    }
+    Some(ContainerSpec {
+        image: image?.to_owned(),
+        force_pull,
+        privileged,
+        parameters,
+        volumes,
+        port_mappings,
+    })
+}
+
+fn parse_port_definitions(
+    r: &Reader<'_>,
+    p: &mut Problems,
+    network: &NetworkMode,
+) -> Vec<PortDefinition> {
+    let Some(list) = r.objects(p, "portDefinitions") else {
+        // Marathon gives a host-networked app one port by default.
+        return match network {
+            NetworkMode::Host => vec![PortDefinition {
+                port: 0,
+                protocol: "tcp".into(),
+                name: Some("default".into()),
+                labels: BTreeMap::new(),
+            }],
+            NetworkMode::Bridge => Vec::new(),
+        };
+    };
+    if *network == NetworkMode::Bridge && !list.is_empty() {
+        p.semantic.push(FieldError::new(
+            "/portDefinitions",
+            "port definitions need host networking; use container.portMappings",
+        ));
+    }
+    let mut names = BTreeSet::new();
+    let mut ports = BTreeSet::new();
+    let mut out = Vec::new();
+    for d in list {
+        let port = d.u32(p, "port", 65535).unwrap_or(0);
+        if port != 0 && !ports.insert(port) {
+            p.semantic.push(FieldError::new(d.at("port"), "ports must be unique"));
+        }
+        let name = port_name(&d, p);
+        if let Some(n) = &name
+            && !names.insert(n.clone())
+        {
+            p.semantic.push(FieldError::new(d.at("name"), "port names must be unique"));
+        }
+        out.push(PortDefinition {
+            port,
+            protocol: d.one_of(p, "protocol", PROTOCOLS).unwrap_or("tcp").to_owned(),
+            name,
+            labels: d.string_map(p, "labels", false),
+        });
+    }
+    out
+}
+
+fn parse_health_checks(r: &Reader<'_>, p: &mut Problems, ports: usize) -> Vec<HealthCheckSpec> {
+    const KINDS: &[&str] =
+        &["HTTP", "HTTPS", "TCP", "COMMAND", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP"];
+    let mut out = Vec::new();
+    for h in r.objects(p, "healthChecks").unwrap_or_default() {
+        let name = h.one_of(p, "protocol", KINDS).unwrap_or("HTTP");
+        let protocol = match name {
+            "TCP" | "MESOS_TCP" => HealthProtocol::Tcp,
+            "COMMAND" => HealthProtocol::Command,
+            "HTTPS" | "MESOS_HTTPS" => {
+                p.semantic.push(FieldError::new(
+                    h.at("protocol"),
+                    format!("{name} health checks {NOT_SUPPORTED}"),
+                ));
+                HealthProtocol::Http
+            }
+            _ => HealthProtocol::Http,
+        };
+        let port_index = h.u32(p, "portIndex", 65535);
+        let port = h.u32(p, "port", 65535);
+        let command = h.object(p, "command").and_then(|c| c.string(p, "value").map(str::to_owned));
+        match protocol {
+            HealthProtocol::Command if command.is_none() => {
+                p.semantic
+                    .push(FieldError::new(h.at("command"), "COMMAND health checks need a command"));
+            }
+            HealthProtocol::Http | HealthProtocol::Tcp => {
+                if port_index.is_some() && port.is_some() {
+                    p.semantic
+                        .push(FieldError::new(h.path.clone(), "use portIndex or port, not both"));
+                }
+                let index = port_index.unwrap_or(0) as usize;
+                if port.is_none() && index >= ports {
+                    p.semantic.push(FieldError::new(
+                        h.at("portIndex"),
+                        format!("index {index} is out of range: the app has {ports} host ports"),
+                    ));
+                }
+            }
+            HealthProtocol::Command => {}
+        }
+        let needs_port = protocol != HealthProtocol::Command;
+        out.push(HealthCheckSpec {
+            protocol,
+            protocol_name: name.to_owned(),
+            path: h.string(p, "path").unwrap_or("/").to_owned(),
+            port_index: if needs_port && port.is_none() {
+                Some(port_index.unwrap_or(0))
+            } else {
+                None
+            },
+            port: if needs_port { port } else { None },
+            command,
+            grace_period: h.seconds(p, "gracePeriodSeconds", 300.0),
+            interval: h.seconds(p, "intervalSeconds", 60.0),
+            timeout: h.seconds(p, "timeoutSeconds", 20.0),
+            max_consecutive_failures: h.u32(p, "maxConsecutiveFailures", u32::MAX).unwrap_or(3),
+            delay: h.seconds(p, "delaySeconds", 15.0),
+            ignore_http1xx: h.boolean(p, "ignoreHttp1xx").unwrap_or(false),
+        });
+    }
+    out
+}
+
 /// A number as Marathon prints it: integers without a fraction.
 fn num(d: f64) -> Value {
     if d.fract() == 0.0 && d.abs() < 9e15 { json!(d as i64) } else { json!(d) }
+}
+
+fn labels_json(labels: &BTreeMap<String, String>, m: &mut Map<String, Value>) {
+    if !labels.is_empty() {
+        m.insert("labels".into(), json!(labels));
+    }
+}
+
+fn render_container(c: &ContainerSpec, network: &NetworkMode) -> Value {
+    let parameters: Vec<Value> =
+        c.parameters.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
+    let volumes: Vec<Value> = c
+        .volumes
+        .iter()
+        .map(|v| {
+            let mode = match v.mode {
+                VolumeMode::ReadOnly => "RO",
+                VolumeMode::ReadWrite => "RW",
+            };
+            json!({"containerPath": v.container_path, "hostPath": v.host_path, "mode": mode})
+        })
+        .collect();
+    let mut out = json!({
+        "type": "DOCKER",
+        "docker": {
+            "image": c.image,
+            "forcePullImage": c.force_pull,
+            "privileged": c.privileged,
+            "parameters": parameters,
+        },
+        "volumes": volumes,
+    });
+    if *network == NetworkMode::Bridge
+        && let Some(obj) = out.as_object_mut()
+    {
+        let mappings: Vec<Value> = c
+            .port_mappings
+            .iter()
+            .map(|m| {
+                let mut o = Map::new();
+                o.insert("containerPort".into(), json!(m.container_port));
+                if let Some(h) = m.host_port {
+                    o.insert("hostPort".into(), json!(h));
+                }
+                o.insert("servicePort".into(), json!(m.service_port));
+                o.insert("protocol".into(), json!(m.protocol));
+                if let Some(n) = &m.name {
+                    o.insert("name".into(), json!(n));
+                }
+                labels_json(&m.labels, &mut o);
+                Value::Object(o)
+            })
+            .collect();
+        obj.insert("portMappings".into(), json!(mappings));
+    }
+    out
+}
+
+fn render_health_check(h: &HealthCheckSpec) -> Value {
+    let mut o = Map::new();
+    o.insert("protocol".into(), json!(h.protocol_name));
+    match h.protocol {
+        HealthProtocol::Http => {
+            o.insert("path".into(), json!(h.path));
+            o.insert("ignoreHttp1xx".into(), json!(h.ignore_http1xx));
+        }
+        HealthProtocol::Command => {
+            o.insert("command".into(), json!({"value": h.command}));
+        }
+        HealthProtocol::Tcp => {}
+    }
+    if let Some(i) = h.port_index {
+        o.insert("portIndex".into(), json!(i));
+    }
+    if let Some(port) = h.port {
+        o.insert("port".into(), json!(port));
+    }
+    o.insert("gracePeriodSeconds".into(), num(h.grace_period.as_secs_f64()));
+    o.insert("intervalSeconds".into(), num(h.interval.as_secs_f64()));
+    o.insert("timeoutSeconds".into(), num(h.timeout.as_secs_f64()));
+    o.insert("maxConsecutiveFailures".into(), json!(h.max_consecutive_failures));
+    o.insert("delaySeconds".into(), num(h.delay.as_secs_f64()));
+    Value::Object(o)
 }
 
 /// The app definition as JSON (what `GET` shows, and what a partial `PUT`
@@ -329,11 +849,19 @@ pub fn render_app(app: &AppSpec) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("id".into(), json!(app.id.as_str()));
     match &app.command {
-        CommandSpec::Shell(c) => m.insert("cmd".into(), json!(c)),
-        CommandSpec::Argv(a) => m.insert("args".into(), json!(a)),
-    };
+        Some(CommandSpec::Shell(c)) => {
+            m.insert("cmd".into(), json!(c));
+        }
+        Some(CommandSpec::Argv(a)) => {
+            m.insert("args".into(), json!(a));
+        }
+        None => {}
+    }
     m.insert("backoffFactor".into(), json!(app.backoff.factor));
     m.insert("backoffSeconds".into(), num(app.backoff.initial.as_secs_f64()));
+    if let Some(c) = &app.container {
+        m.insert("container".into(), render_container(c, &app.network));
+    }
     m.insert("cpus".into(), json!(app.resources.cpus));
     m.insert("disk".into(), json!(app.resources.disk));
     if !app.env.is_empty() {
@@ -341,14 +869,39 @@ pub fn render_app(app: &AppSpec) -> Map<String, Value> {
     }
     m.insert("executor".into(), json!(""));
     m.insert("gpus".into(), json!(app.resources.gpus));
-    m.insert("instances".into(), json!(app.instances));
-    if !app.labels.is_empty() {
-        m.insert("labels".into(), json!(app.labels));
+    if !app.health_checks.is_empty() {
+        m.insert(
+            "healthChecks".into(),
+            app.health_checks.iter().map(render_health_check).collect(),
+        );
     }
+    m.insert("instances".into(), json!(app.instances));
+    labels_json(&app.labels, &mut m);
     m.insert("maxLaunchDelaySeconds".into(), num(app.backoff.max.as_secs_f64()));
     m.insert("mem".into(), json!(app.resources.mem));
-    m.insert("networks".into(), json!([{"mode": "host"}]));
-    m.insert("requirePorts".into(), json!(false));
+    let mode = match app.network {
+        NetworkMode::Host => "host",
+        NetworkMode::Bridge => "container/bridge",
+    };
+    m.insert("networks".into(), json!([{"mode": mode}]));
+    if app.network == NetworkMode::Host {
+        let defs: Vec<Value> = app
+            .port_definitions
+            .iter()
+            .map(|d| {
+                let mut o = Map::new();
+                o.insert("port".into(), json!(d.port));
+                o.insert("protocol".into(), json!(d.protocol));
+                if let Some(n) = &d.name {
+                    o.insert("name".into(), json!(n));
+                }
+                labels_json(&d.labels, &mut o);
+                Value::Object(o)
+            })
+            .collect();
+        m.insert("portDefinitions".into(), json!(defs));
+    }
+    m.insert("requirePorts".into(), json!(app.require_ports));
     m.insert(
         "upgradeStrategy".into(),
         json!({"maximumOverCapacity": 1.0, "minimumHealthCapacity": 1.0}),
@@ -394,140 +947,14 @@ pub fn merge(existing: &AppSpec, patch: &Map<String, Value>) -> Value {
         if k == "args" && !v.is_null() {
             base.remove("cmd");
         }
+        // Switching networks drops the other mode's port list.
+        if k == "networks" {
+            base.remove("portDefinitions");
+        }
         base.insert(k.clone(), v.clone());
     }
     Value::Object(base)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn errors(r: Result<AppSpec, ApiError>) -> ApiError {
-        r.expect_err("should be rejected")
-    }
-
-    #[test]
-    fn minimal_app_gets_marathon_defaults() {
-        let app = parse_app(&json!({"id": "sleepy", "cmd": "sleep 600"}), None).unwrap();
-        assert_eq!(app.id.as_str(), "/sleepy");
-        assert_eq!(app.instances, 1);
-        assert_eq!(app.resources, Resources { cpus: 1.0, mem: 128.0, disk: 0.0, gpus: 0 });
-        assert_eq!(app.backoff, BackoffPolicy::default());
-        assert_eq!(app.kill_selection, KillSelection::YoungestFirst);
-        assert_eq!(app.command, CommandSpec::Shell("sleep 600".into()));
-    }
-
-    #[test]
-    fn full_app_is_read() {
-        let app = parse_app(
-            &json!({"id": "/a/b", "args": ["sleep", "1"], "instances": 3, "cpus": 0.1, "mem": 32, "disk": 5,
-                    "env": {"X": "1"}, "labels": {"l": "v"}, "backoffSeconds": 2, "backoffFactor": 2.0,
-                    "maxLaunchDelaySeconds": 60, "killSelection": "OLDEST_FIRST", "taskKillGracePeriodSeconds": 9}),
-            None,
-        )
-        .unwrap();
-        assert_eq!(app.command, CommandSpec::Argv(vec!["sleep".into(), "1".into()]));
-        assert_eq!(app.instances, 3);
-        assert_eq!(app.env["X"], "1");
-        assert_eq!(app.backoff.initial, Duration::from_secs(2));
-        assert_eq!(app.backoff.max, Duration::from_secs(60));
-        assert_eq!(app.kill_selection, KillSelection::OldestFirst);
-        assert_eq!(app.kill_grace, Some(Duration::from_secs(9)));
-    }
-
-    #[test]
-    fn bad_id_negative_resources_are_schema_errors_with_paths() {
-        let e = errors(parse_app(
-            &json!({"id": "/Bad_Id", "cmd": "x", "cpus": -1, "mem": -5, "instances": -1}),
-            None,
-        ));
-        let ApiError::InvalidJson(details) = e else { panic!("{e:?}") };
-        let paths: Vec<&str> = details.iter().map(|d| d.path.as_str()).collect();
-        assert_eq!(paths, vec!["/id", "/instances", "/cpus", "/mem"], "{details:?}");
-        assert_eq!(details[1].errors, vec!["error.min"]);
-        assert!(details[0].errors[0].starts_with("must fully match regular expression"));
-    }
-
-    #[test]
-    fn both_or_neither_command_is_invalid() {
-        for body in [
-            json!({"id": "/x", "cmd": "a", "args": ["b"]}),
-            json!({"id": "/x"}),
-            json!({"id": "/x", "args": []}),
-        ] {
-            let e = errors(parse_app(&body, None));
-            assert_eq!(
-                e,
-                ApiError::InvalidObject(vec![FieldError::new("/", CMD_OR_ARGS)]),
-                "{body}"
-            );
-        }
-    }
-
-    #[test]
-    fn reserved_ids_and_wrong_types() {
-        let e = errors(parse_app(&json!({"id": "/x/restart", "cmd": "a"}), None));
-        assert!(matches!(e, ApiError::InvalidObject(ref d) if d[0].path == "/id"));
-        let e = errors(parse_app(
-            &json!({"id": "/x", "cmd": 5, "cpus": "lots", "env": {"A": 1}}),
-            None,
-        ));
-        let ApiError::InvalidJson(d) = e else { panic!() };
-        assert_eq!(d[0], FieldError::new("/cmd", "error.expected.jsstring"));
-        assert_eq!(d[1], FieldError::new("/cpus", "error.expected.jsnumber"));
-        assert_eq!(d[2], FieldError::new("/env/A", "error.expected.jsstring"));
-        assert_eq!(
-            errors(parse_app(&json!({"cmd": "a"}), None)),
-            ApiError::InvalidJson(vec![FieldError::new("/id", "error.path.missing")])
-        );
-        assert!(matches!(errors(parse_app(&json!([1]), None)), ApiError::InvalidJson(_)));
-        assert!(matches!(
-            errors(parse_app(&json!({"id": "/x", "cmd": "a", "instances": 1.5}), None)),
-            ApiError::InvalidJson(_)
-        ));
-    }
-
-    #[test]
-    fn unsupported_fields_are_refused_unless_default() {
-        let ok = json!({"id": "/x", "cmd": "a", "constraints": [], "networks": [{"mode": "host"}], "requirePorts": false,
-                        "upgradeStrategy": {"minimumHealthCapacity": 1, "maximumOverCapacity": 1}, "role": "*",
-                        "unknownField": 1});
-        parse_app(&ok, None).unwrap();
-        let e = errors(parse_app(
-            &json!({"id": "/x", "cmd": "a", "constraints": [["hostname", "UNIQUE"]]}),
-            None,
-        ));
-        assert_eq!(
-            e,
-            ApiError::InvalidObject(vec![FieldError::new("/constraints", NOT_SUPPORTED)])
-        );
-    }
-
-    #[test]
-    fn rendered_app_parses_back_to_the_same_spec() {
-        let app = parse_app(
-            &json!({"id": "/a", "cmd": "sleep 1", "instances": 2, "cpus": 0.5, "env": {"K": "V"}, "taskKillGracePeriodSeconds": 3}),
-            None,
-        )
-        .unwrap();
-        let back = parse_app(&Value::Object(render_app(&app)), None).unwrap();
-        assert_eq!(back, app);
-    }
-
-    #[test]
-    fn partial_update_changes_only_given_fields() {
-        let app =
-            parse_app(&json!({"id": "/a", "cmd": "sleep 1", "instances": 2, "mem": 64}), None)
-                .unwrap();
-        let merged = merge(&app, json!({"instances": 5}).as_object().unwrap());
-        let updated = parse_app(&merged, Some("/a")).unwrap();
-        assert_eq!(updated.instances, 5);
-        assert_eq!(updated.resources.mem, 64.0);
-        let merged = merge(&app, json!({"args": ["x"]}).as_object().unwrap());
-        assert_eq!(
-            parse_app(&merged, Some("/a")).unwrap().command,
-            CommandSpec::Argv(vec!["x".into()])
-        );
-    }
-}
+mod tests;

@@ -96,6 +96,9 @@ impl ApiState {
             CommandError::AppNotFound(id) => {
                 ApiError::NotFound(format!("App '{id}' does not exist"))
             }
+            CommandError::Invalid(reason) => {
+                ApiError::InvalidObject(vec![FieldError::new("/", reason)])
+            }
             CommandError::Unavailable(reason) => {
                 ApiError::Unavailable(format!("The change could not be stored: {reason}"))
             }
@@ -180,8 +183,9 @@ async fn list_apps(
         .filter(|a| q.id.as_deref().is_none_or(|f| a.id.as_str().contains(f)))
         .filter(|a| {
             q.cmd.as_deref().is_none_or(|f| match &a.command {
-                sched_core::app::CommandSpec::Shell(c) => c.contains(f),
-                sched_core::app::CommandSpec::Argv(v) => v.join(" ").contains(f),
+                Some(sched_core::app::CommandSpec::Shell(c)) => c.contains(f),
+                Some(sched_core::app::CommandSpec::Argv(v)) => v.join(" ").contains(f),
+                None => false,
             })
         })
         .map(|a| {

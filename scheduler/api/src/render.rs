@@ -11,17 +11,37 @@ use serde_json::{Value, json};
 use crate::ServerInfo;
 use crate::app_json::render_app;
 
+fn time(t: Option<Timestamp>) -> Value {
+    t.map_or(Value::Null, |t| json!(format_version(t)))
+}
+
 /// One task in Marathon's task shape.
-fn task_json(inst: &Instance) -> Option<Value> {
+fn task_json(inst: &Instance, snap: &Snapshot) -> Option<Value> {
     let task = inst.active_task()?;
+    let service_ports = snap.apps.get(&inst.app_id).map(AppSpec::service_ports).unwrap_or_default();
+    let health: Vec<Value> = task
+        .health
+        .iter()
+        .map(|h| {
+            json!({
+                "alive": h.alive,
+                "consecutiveFailures": h.consecutive_failures,
+                "firstSuccess": time(h.first_success),
+                "lastFailure": time(h.last_failure),
+                "lastSuccess": time(h.last_success),
+                "lastFailureCause": h.last_failure_cause,
+                "instanceId": inst.id.as_str(),
+            })
+        })
+        .collect();
     let mut t = json!({
         "appId": inst.app_id.as_str(),
-        "healthCheckResults": [],
+        "healthCheckResults": health,
         "host": task.hostname,
         "id": task.id.as_str(),
         "ipAddresses": [],
-        "ports": [],
-        "servicePorts": [],
+        "ports": task.host_ports,
+        "servicePorts": service_ports,
         "slaveId": task.agent_id,
         "state": task.state.mesos_name(),
         "stagedAt": format_version(task.staged_at),
@@ -37,7 +57,7 @@ fn task_json(inst: &Instance) -> Option<Value> {
 
 /// The tasks of one app.
 pub(crate) fn app_tasks(snap: &Snapshot, app: &AppId) -> Vec<Value> {
-    snap.app_instances(app).filter_map(task_json).collect()
+    snap.app_instances(app).filter_map(|i| task_json(i, snap)).collect()
 }
 
 /// Every task, optionally of one state.
@@ -45,7 +65,7 @@ pub(crate) fn all_tasks(snap: &Snapshot, state: Option<TaskState>) -> Vec<Value>
     snap.instances
         .values()
         .filter(|i| state.is_none_or(|s| i.active_task().is_some_and(|t| t.state == s)))
-        .filter_map(task_json)
+        .filter_map(|i| task_json(i, snap))
         .collect()
 }
 
@@ -58,18 +78,23 @@ pub(crate) fn app_info(
     _now: Timestamp,
 ) -> Value {
     let mut m = render_app(app);
-    let (mut staged, mut running) = (0u32, 0u32);
-    for i in snap.app_instances(&app.id) {
-        match i.active_task().map(|t| t.state) {
-            Some(TaskState::Staging | TaskState::Starting) => staged += 1,
-            Some(TaskState::Running) => running += 1,
+    let (mut staged, mut running, mut healthy, mut unhealthy) = (0u32, 0u32, 0u32, 0u32);
+    for t in snap.app_instances(&app.id).filter_map(Instance::active_task) {
+        match t.state {
+            TaskState::Staging | TaskState::Starting => staged += 1,
+            TaskState::Running => running += 1,
             _ => {}
+        }
+        match t.health.as_ref().map(|h| h.alive) {
+            Some(true) => healthy += 1,
+            Some(false) => unhealthy += 1,
+            None => {}
         }
     }
     m.insert("tasksStaged".into(), json!(staged));
     m.insert("tasksRunning".into(), json!(running));
-    m.insert("tasksHealthy".into(), json!(0));
-    m.insert("tasksUnhealthy".into(), json!(0));
+    m.insert("tasksHealthy".into(), json!(healthy));
+    m.insert("tasksUnhealthy".into(), json!(unhealthy));
     let deployments: Vec<Value> = snap
         .deployments
         .values()

@@ -98,13 +98,152 @@ impl BackoffPolicy {
     }
 }
 
+/// How an app's tasks are networked (Marathon's `networks[].mode`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum NetworkMode {
+    /// The agent's network (Marathon's default): host ports from `portDefinitions`.
+    #[default]
+    Host,
+    /// A Docker bridge: host ports from `container.portMappings`.
+    Bridge,
+}
+
+/// A port of a host-networked app (Marathon's `portDefinitions[]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortDefinition {
+    /// With `requirePorts`, the literal host port; otherwise the service
+    /// port (0 = Drover assigns one).
+    pub port: u32,
+    /// `tcp`, `udp` or `udp,tcp`.
+    pub protocol: String,
+    /// Optional name (`PORT_<NAME>`).
+    pub name: Option<String>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A port of a bridged container (Marathon's `container.portMappings[]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortMapping {
+    /// The port inside the container (0 = the same as the host port).
+    pub container_port: u32,
+    /// The host port: `None` = none, `Some(0)` = any.
+    pub host_port: Option<u32>,
+    /// The cluster-unique service port (0 = Drover assigns one).
+    pub service_port: u32,
+    /// `tcp`, `udp` or `udp,tcp`.
+    pub protocol: String,
+    /// Optional name.
+    pub name: Option<String>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Read-only or read-write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VolumeMode {
+    /// `RO`.
+    ReadOnly,
+    /// `RW`.
+    ReadWrite,
+}
+
+/// A host path mounted into the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    /// Path inside the container.
+    pub container_path: String,
+    /// Path on the agent.
+    pub host_path: String,
+    /// Access mode.
+    pub mode: VolumeMode,
+}
+
+/// A Docker container (Marathon's `container` with `type: DOCKER`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerSpec {
+    /// The image.
+    pub image: String,
+    /// Pull even when present.
+    pub force_pull: bool,
+    /// `--privileged`.
+    pub privileged: bool,
+    /// Raw `docker run --key=value` parameters, in order.
+    pub parameters: Vec<(String, String)>,
+    /// Host paths to mount.
+    pub volumes: Vec<Volume>,
+    /// Port mappings (bridge networking).
+    pub port_mappings: Vec<PortMapping>,
+}
+
+/// What a health check probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthProtocol {
+    /// `HTTP` / `MESOS_HTTP`: GET a path; 200-399 is healthy.
+    Http,
+    /// `TCP` / `MESOS_TCP`: connect.
+    Tcp,
+    /// `COMMAND`: run a command in the task's context; exit 0 is healthy.
+    Command,
+}
+
+/// One health check (Marathon's `healthChecks[]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthCheckSpec {
+    /// The protocol.
+    pub protocol: HealthProtocol,
+    /// The name the user wrote (`HTTP`, `MESOS_HTTP`, ...), shown back.
+    pub protocol_name: String,
+    /// HTTP path.
+    pub path: String,
+    /// Index into the task's host ports.
+    pub port_index: Option<u32>,
+    /// A literal port (instead of `port_index`).
+    pub port: Option<u32>,
+    /// The command of a COMMAND check.
+    pub command: Option<String>,
+    /// Failures are ignored this long after the task started (until the first success).
+    pub grace_period: Duration,
+    /// Time between checks.
+    pub interval: Duration,
+    /// Time a check may take.
+    pub timeout: Duration,
+    /// Consecutive failures after which the task is killed (0 = never).
+    pub max_consecutive_failures: u32,
+    /// Time before the first check.
+    pub delay: Duration,
+    /// HTTP 1xx answers count as healthy.
+    pub ignore_http1xx: bool,
+}
+
+impl HealthCheckSpec {
+    /// The port this check probes, given the task's host ports.
+    pub fn resolve_port(&self, host_ports: &[u32]) -> Option<u32> {
+        match (self.port, self.port_index) {
+            (Some(p), _) => Some(p),
+            (None, Some(i)) => host_ports.get(i as usize).copied(),
+            (None, None) => host_ports.first().copied(),
+        }
+    }
+}
+
 /// A validated app: everything the scheduler needs to run it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppSpec {
     /// The path id.
     pub id: AppId,
-    /// The command.
-    pub command: CommandSpec,
+    /// The command; `None` runs a container image's own entrypoint.
+    pub command: Option<CommandSpec>,
+    /// The Docker container, if any.
+    pub container: Option<ContainerSpec>,
+    /// Networking.
+    pub network: NetworkMode,
+    /// Ports of host networking.
+    pub port_definitions: Vec<PortDefinition>,
+    /// Use `port_definitions`' ports literally as host ports.
+    pub require_ports: bool,
+    /// Health checks, run by the executor.
+    pub health_checks: Vec<HealthCheckSpec>,
     /// Desired instance count.
     pub instances: u32,
     /// Resources of each task.
@@ -127,7 +266,55 @@ pub struct AppSpec {
     pub last_config_change_at: Timestamp,
 }
 
+/// What a task asks of an offer's `ports`: `None` = any free port,
+/// `Some(p)` = exactly port `p`.
+pub type PortRequest = Option<u32>;
+
 impl AppSpec {
+    /// The host ports each task needs, in `PORT0..` order.
+    pub fn port_requests(&self) -> Vec<PortRequest> {
+        match self.network {
+            NetworkMode::Host => self
+                .port_definitions
+                .iter()
+                .map(|p| if self.require_ports && p.port != 0 { Some(p.port) } else { None })
+                .collect(),
+            NetworkMode::Bridge => self
+                .container
+                .iter()
+                .flat_map(|c| &c.port_mappings)
+                .filter_map(|m| m.host_port.map(|h| if h == 0 { None } else { Some(h) }))
+                .collect(),
+        }
+    }
+
+    /// The app's service ports, in order.
+    pub fn service_ports(&self) -> Vec<u32> {
+        match self.network {
+            NetworkMode::Host => self.port_definitions.iter().map(|p| p.port).collect(),
+            NetworkMode::Bridge => self
+                .container
+                .iter()
+                .flat_map(|c| &c.port_mappings)
+                .map(|m| m.service_port)
+                .collect(),
+        }
+    }
+
+    /// The names of the host ports, in `PORT0..` order.
+    fn port_names(&self) -> Vec<Option<String>> {
+        match self.network {
+            NetworkMode::Host => self.port_definitions.iter().map(|p| p.name.clone()).collect(),
+            NetworkMode::Bridge => self
+                .container
+                .iter()
+                .flat_map(|c| &c.port_mappings)
+                .filter(|m| m.host_port.is_some())
+                .map(|m| m.name.clone())
+                .collect(),
+        }
+    }
+
     /// True when `other` differs from `self` in more than the instance count
     /// and the version stamps: the running tasks must be replaced.
     pub fn config_differs(&self, other: &AppSpec) -> bool {
@@ -141,10 +328,30 @@ impl AppSpec {
         normalize(self) != normalize(other)
     }
 
-    /// The environment Marathon gives every task of this app, plus the
-    /// user's `env` (which wins on conflicts).
-    pub fn task_env(&self) -> BTreeMap<String, String> {
+    /// The environment Marathon gives every task of this app on `host`
+    /// with the given host ports, plus the user's `env` (which wins on
+    /// conflicts).
+    pub fn task_env(&self, host: &str, host_ports: &[u32]) -> BTreeMap<String, String> {
         let mut env = BTreeMap::new();
+        env.insert("HOST".to_owned(), host.to_owned());
+        if !host_ports.is_empty() {
+            for (i, p) in host_ports.iter().enumerate() {
+                env.insert(format!("PORT{i}"), p.to_string());
+            }
+            env.insert("PORT".to_owned(), host_ports[0].to_string());
+            env.insert(
+                "PORTS".to_owned(),
+                host_ports.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+            );
+            for (name, p) in self.port_names().iter().zip(host_ports) {
+                if let Some(name) = name {
+                    env.insert(format!("PORT_{}", env_name(name)), p.to_string());
+                }
+            }
+        }
+        if let Some(c) = &self.container {
+            env.insert("MARATHON_APP_DOCKER_IMAGE".to_owned(), c.image.clone());
+        }
         env.insert("MARATHON_APP_ID".to_owned(), self.id.to_string());
         env.insert("MARATHON_APP_VERSION".to_owned(), crate::format_version(self.version));
         env.insert("MARATHON_APP_RESOURCE_CPUS".to_owned(), self.resources.cpus.to_string());
@@ -172,6 +379,13 @@ impl AppSpec {
     }
 }
 
+/// A name made safe for an environment variable: `[A-Z0-9_]`.
+fn env_name(raw: &str) -> String {
+    raw.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,7 +393,12 @@ mod tests {
     pub(crate) fn spec(id: &str) -> AppSpec {
         AppSpec {
             id: AppId::parse(id).unwrap(),
-            command: CommandSpec::Shell("sleep 600".into()),
+            command: Some(CommandSpec::Shell("sleep 600".into())),
+            container: None,
+            network: NetworkMode::Host,
+            port_definitions: Vec::new(),
+            require_ports: false,
+            health_checks: Vec::new(),
             instances: 1,
             resources: Resources { cpus: 1.0, mem: 128.0, disk: 0.0, gpus: 0 },
             env: BTreeMap::new(),
@@ -215,7 +434,7 @@ mod tests {
         b.instances = 5;
         b.version = Timestamp::from_secs(99);
         assert!(!a.config_differs(&b));
-        b.command = CommandSpec::Shell("sleep 1".into());
+        b.command = Some(CommandSpec::Shell("sleep 1".into()));
         assert!(a.config_differs(&b));
     }
 
@@ -225,12 +444,67 @@ mod tests {
         a.labels.insert("HAPROXY-group".into(), "ext".into());
         a.env.insert("MARATHON_APP_ID".into(), "override".into());
         a.env.insert("FOO".into(), "bar".into());
-        let env = a.task_env();
+        a.port_definitions = vec![
+            PortDefinition {
+                port: 10000,
+                protocol: "tcp".into(),
+                name: Some("http".into()),
+                labels: BTreeMap::new(),
+            },
+            PortDefinition {
+                port: 10001,
+                protocol: "tcp".into(),
+                name: None,
+                labels: BTreeMap::new(),
+            },
+        ];
+        let env = a.task_env("h1", &[31000, 31005]);
+        assert_eq!(env["HOST"], "h1");
+        assert_eq!(env["PORT0"], "31000");
+        assert_eq!(env["PORT1"], "31005");
+        assert_eq!(env["PORT"], "31000");
+        assert_eq!(env["PORTS"], "31000,31005");
+        assert_eq!(env["PORT_HTTP"], "31000");
+        assert!(!env.contains_key("MARATHON_APP_DOCKER_IMAGE"));
         assert_eq!(env["MARATHON_APP_ID"], "override");
         assert_eq!(env["FOO"], "bar");
         assert_eq!(env["MARATHON_APP_LABEL_HAPROXY_GROUP"], "ext");
         assert_eq!(env["MARATHON_APP_LABELS"], "HAPROXY_GROUP");
         assert_eq!(env["MARATHON_APP_RESOURCE_MEM"], "128");
         assert_eq!(env["MARATHON_APP_VERSION"], "1970-01-01T00:00:01.000Z");
+    }
+
+    #[test]
+    fn port_requests_follow_the_network_mode() {
+        let mut a = spec("/p");
+        let def = |port| PortDefinition {
+            port,
+            protocol: "tcp".into(),
+            name: None,
+            labels: BTreeMap::new(),
+        };
+        a.port_definitions = vec![def(10000), def(0)];
+        assert_eq!(a.port_requests(), vec![None, None], "service ports are not host ports");
+        a.require_ports = true;
+        assert_eq!(a.port_requests(), vec![Some(10000), None]);
+        let map = |host_port| PortMapping {
+            container_port: 80,
+            host_port,
+            service_port: 0,
+            protocol: "tcp".into(),
+            name: None,
+            labels: BTreeMap::new(),
+        };
+        a.network = NetworkMode::Bridge;
+        a.container = Some(ContainerSpec {
+            image: "x".into(),
+            force_pull: false,
+            privileged: false,
+            parameters: vec![],
+            volumes: vec![],
+            port_mappings: vec![map(Some(0)), map(None), map(Some(8080))],
+        });
+        assert_eq!(a.port_requests(), vec![None, Some(8080)]);
+        assert_eq!(a.task_env("h", &[1, 2])["MARATHON_APP_DOCKER_IMAGE"], "x");
     }
 }

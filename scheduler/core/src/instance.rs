@@ -110,6 +110,40 @@ pub const ALL_STATES: [TaskState; 14] = [
     TaskState::Unknown,
 ];
 
+/// What the executor's health checks last said about a task (Marathon's
+/// `healthCheckResults`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Health {
+    /// The last result.
+    pub alive: bool,
+    /// When a check first passed.
+    pub first_success: Option<Timestamp>,
+    /// When a check last passed.
+    pub last_success: Option<Timestamp>,
+    /// When a check last failed.
+    pub last_failure: Option<Timestamp>,
+    /// Failed results in a row.
+    pub consecutive_failures: u32,
+    /// Why the last failure failed.
+    pub last_failure_cause: Option<String>,
+}
+
+impl Health {
+    /// Records one result at `now`.
+    pub fn record(&mut self, healthy: bool, cause: Option<&str>, now: Timestamp) {
+        self.alive = healthy;
+        if healthy {
+            self.first_success.get_or_insert(now);
+            self.last_success = Some(now);
+            self.consecutive_failures = 0;
+        } else {
+            self.last_failure = Some(now);
+            self.consecutive_failures += 1;
+            self.last_failure_cause = cause.map(str::to_owned);
+        }
+    }
+}
+
 /// One Mesos task of an instance: the facts Drover recorded about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Task {
@@ -133,6 +167,10 @@ pub struct Task {
     pub message: Option<String>,
     /// When Drover last asked Mesos to kill it.
     pub kill_sent_at: Option<Timestamp>,
+    /// The host ports it got from its offer, in `PORT0..` order.
+    pub host_ports: Vec<u32>,
+    /// Health check results, once the executor reported any.
+    pub health: Option<Health>,
 }
 
 impl Task {

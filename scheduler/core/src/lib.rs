@@ -9,6 +9,7 @@
 //! - [`app`]: the validated app spec.
 //! - [`instance`]: instances and their tasks.
 //! - [`offer`]: offers as the core sees them.
+//! - [`ports`]: port ranges and port assignment.
 //! - [`placement`]: the filter pipeline that matches instances to offers.
 //! - [`scheduler`]: the state machine that turns commands, offers and
 //!   status updates into persist/call/reply effects.
@@ -18,6 +19,7 @@ pub mod ids;
 pub mod instance;
 pub mod offer;
 pub mod placement;
+pub mod ports;
 pub mod scheduler;
 
 use drover_time::Timestamp;

@@ -2,6 +2,7 @@
 //! the daemon's boundary).
 
 use crate::app::Resources;
+use crate::ports::PortRanges;
 
 /// A resource offer from one agent.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,6 +15,8 @@ pub struct Offer {
     pub hostname: String,
     /// Unreserved scalar resources usable by Drover.
     pub resources: Resources,
+    /// Unreserved `ports`.
+    pub ports: PortRanges,
     /// Reserved or otherwise unusable resources, for reporting only.
     pub ignored_resources: usize,
 }

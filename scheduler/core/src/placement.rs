@@ -10,9 +10,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::app::Resources;
+use crate::app::{PortRequest, Resources};
 use crate::ids::{AppId, InstanceId};
 use crate::offer::Offer;
+use crate::ports::PortRanges;
 
 /// Slack for floating-point resource comparisons.
 const EPSILON: f64 = 1e-6;
@@ -28,6 +29,8 @@ pub enum Reason {
     InsufficientDisk,
     /// Not enough GPUs.
     InsufficientGpus,
+    /// The offer lacks the (free or required) host ports.
+    InsufficientPorts,
     /// The offer already took the per-offer launch limit.
     MaxLaunchesPerOffer,
 }
@@ -40,6 +43,7 @@ impl Reason {
             Reason::InsufficientMemory => "InsufficientMemory",
             Reason::InsufficientDisk => "InsufficientDisk",
             Reason::InsufficientGpus => "InsufficientGpus",
+            Reason::InsufficientPorts => "InsufficientPorts",
             Reason::MaxLaunchesPerOffer => "MaxLaunchesPerOffer",
         }
     }
@@ -54,6 +58,8 @@ pub struct Request {
     pub app: AppId,
     /// Everything the launch takes from an offer (task and executor).
     pub need: Resources,
+    /// The host ports the task needs.
+    pub ports: Vec<PortRequest>,
 }
 
 /// An offer during one placement round: what is left of it.
@@ -63,6 +69,8 @@ pub struct OfferView<'a> {
     pub offer: &'a Offer,
     /// What earlier placements in this round left.
     pub remaining: Resources,
+    /// The ports earlier placements in this round left.
+    pub free_ports: PortRanges,
     /// How many launches this round already put on it.
     pub launches: usize,
 }
@@ -119,6 +127,21 @@ impl Filter for Scalar {
     }
 }
 
+struct Ports;
+
+impl Filter for Ports {
+    fn name(&self) -> &'static str {
+        "ports"
+    }
+    fn check(&self, request: &Request, offer: &OfferView<'_>) -> Result<(), Reason> {
+        if request.ports.is_empty() || offer.free_ports.assign(&request.ports).is_some() {
+            Ok(())
+        } else {
+            Err(Reason::InsufficientPorts)
+        }
+    }
+}
+
 /// The filters, in order. Cheap checks first; the order also decides which
 /// reason is reported when several apply (Marathon reports CPU first).
 pub fn default_pipeline(config: &PlacementConfig) -> Vec<Box<dyn Filter>> {
@@ -132,6 +155,7 @@ pub fn default_pipeline(config: &PlacementConfig) -> Vec<Box<dyn Filter>> {
             get: |r| f64::from(r.gpus),
             reason: Reason::InsufficientGpus,
         }),
+        Box::new(Ports),
     ]
 }
 
@@ -153,6 +177,8 @@ pub struct Placement {
     pub offer: usize,
     /// The request placed there.
     pub request: Request,
+    /// The host ports it got, in request order.
+    pub host_ports: Vec<u32>,
 }
 
 /// The result of a placement round.
@@ -170,7 +196,12 @@ pub fn place(offers: &[Offer], requests: &[Request], pipeline: &[Box<dyn Filter>
     let mut plan = Plan::default();
     let mut placed: BTreeSet<&InstanceId> = BTreeSet::new();
     for (index, offer) in offers.iter().enumerate() {
-        let mut view = OfferView { offer, remaining: offer.resources, launches: 0 };
+        let mut view = OfferView {
+            offer,
+            remaining: offer.resources,
+            free_ports: offer.ports.clone(),
+            launches: 0,
+        };
         // Per offer, the first rejection of an app is recorded; its other
         // instances have the same needs and are skipped.
         let mut seen: BTreeMap<&AppId, bool> = BTreeMap::new();
@@ -181,17 +212,25 @@ pub fn place(offers: &[Offer], requests: &[Request], pipeline: &[Box<dyn Filter>
             let verdict = pipeline.iter().try_for_each(|f| f.check(request, &view));
             let first_look = !seen.contains_key(&request.app);
             let report = plan.reports.entry(request.app.clone()).or_default();
-            match verdict {
-                Ok(()) => {
+            let host_ports = verdict.and_then(|()| {
+                view.free_ports.assign(&request.ports).ok_or(Reason::InsufficientPorts)
+            });
+            match host_ports {
+                Ok(host_ports) => {
                     if first_look {
                         report.offers_processed += 1;
                         report.offers_used += 1;
                     }
                     seen.insert(&request.app, true);
                     view.remaining = view.remaining.minus(&request.need);
+                    view.free_ports = view.free_ports.without(&host_ports);
                     view.launches += 1;
                     placed.insert(&request.instance);
-                    plan.placements.push(Placement { offer: index, request: request.clone() });
+                    plan.placements.push(Placement {
+                        offer: index,
+                        request: request.clone(),
+                        host_ports,
+                    });
                 }
                 Err(reason) => {
                     if first_look {

@@ -21,7 +21,9 @@ use std::time::Duration;
 use drover_time::{SplitMix64, Timestamp, format_uuid};
 use imbl::OrdMap;
 
-use crate::app::{AppSpec, CommandSpec, KillSelection, Resources};
+use crate::app::{
+    AppSpec, CommandSpec, ContainerSpec, HealthCheckSpec, KillSelection, NetworkMode, Resources,
+};
 use crate::ids::{AppId, InstanceId, TaskId};
 use crate::instance::{Goal, Instance, Task, TaskState};
 use crate::offer::Offer;
@@ -72,6 +74,9 @@ impl Default for CoreConfig {
     }
 }
 
+/// Cluster-unique service ports (Marathon's `local_port_min`..`local_port_max`).
+pub const SERVICE_PORTS: std::ops::RangeInclusive<u32> = 10000..=20000;
+
 /// Identifies one `Persist` effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PersistToken(pub u64);
@@ -109,12 +114,22 @@ pub struct LaunchSpec {
     pub agent_id: String,
     /// The executor id for this task.
     pub executor_id: String,
+    /// The agent's hostname.
+    pub hostname: String,
     /// The task's own resources.
     pub resources: Resources,
+    /// The host ports taken from the offer, in `PORT0..` order.
+    pub host_ports: Vec<u32>,
     /// The executor's resources.
     pub executor_resources: Resources,
-    /// The command.
-    pub command: CommandSpec,
+    /// The command (`None`: the container image's own).
+    pub command: Option<CommandSpec>,
+    /// The Docker container, if any.
+    pub container: Option<ContainerSpec>,
+    /// Bridge (port mappings) rather than host networking.
+    pub network: NetworkMode,
+    /// Health checks with their ports resolved to `host_ports`.
+    pub health_checks: Vec<HealthCheckSpec>,
     /// The task's environment.
     pub env: BTreeMap<String, String>,
     /// Labels.
@@ -202,6 +217,8 @@ pub enum CommandError {
     AppExists(AppId),
     /// No such app.
     AppNotFound(AppId),
+    /// The change cannot be made (e.g. no service port left).
+    Invalid(String),
     /// The store refused the write; try again.
     Unavailable(String),
 }
@@ -248,6 +265,8 @@ pub struct StatusUpdate {
     pub reason: Option<String>,
     /// The update's uuid; present = must be acknowledged.
     pub uuid: Option<Vec<u8>>,
+    /// The task's health, when the update carries it.
+    pub healthy: Option<bool>,
 }
 
 /// A deployment: one change to an app, complete once the app converged.
@@ -513,12 +532,14 @@ impl Scheduler {
                 if self.state.apps.contains_key(&spec.id) {
                     Err(CommandError::AppExists(spec.id))
                 } else {
-                    Ok(self.create_app(spec, now))
+                    self.assign_service_ports(spec).map(|spec| self.create_app(spec, now))
                 }
             }
             Command::PutApp(spec) => match self.state.apps.get(&spec.id).cloned() {
-                None => Ok(self.create_app(spec, now)),
-                Some(old) => Ok(self.update_app(old, spec, now)),
+                None => self.assign_service_ports(spec).map(|spec| self.create_app(spec, now)),
+                Some(old) => {
+                    self.assign_service_ports(spec).map(|spec| self.update_app(old, spec, now))
+                }
             },
             Command::DeleteApp(id) => match self.state.apps.get(&id).cloned() {
                 None => Err(CommandError::AppNotFound(id)),
@@ -583,9 +604,9 @@ impl Scheduler {
         for (app, report) in plan.reports {
             self.state.queue.insert(app, QueueReport { report, last_processed_at: now });
         }
-        let mut by_offer: BTreeMap<usize, Vec<InstanceId>> = BTreeMap::new();
+        let mut by_offer: BTreeMap<usize, Vec<(InstanceId, Vec<u32>)>> = BTreeMap::new();
         for p in plan.placements {
-            by_offer.entry(p.offer).or_default().push(p.request.instance);
+            by_offer.entry(p.offer).or_default().push((p.request.instance, p.host_ports));
         }
         let mut unused = Vec::new();
         for (index, offer) in offers.into_iter().enumerate() {
@@ -741,6 +762,46 @@ impl Scheduler {
     }
 
     // ----- commands -----------------------------------------------------
+
+    /// Gives every service port 0 of `spec` the lowest port in
+    /// [`SERVICE_PORTS`] that no other app uses.
+    fn assign_service_ports(&self, mut spec: AppSpec) -> Result<AppSpec, CommandError> {
+        let used: BTreeSet<u32> = self
+            .state
+            .apps
+            .values()
+            .filter(|a| a.id != spec.id)
+            .flat_map(AppSpec::service_ports)
+            .collect();
+        let mut taken: BTreeSet<u32> =
+            spec.service_ports().into_iter().filter(|p| *p != 0).collect();
+        let mut next = || {
+            let p = SERVICE_PORTS.clone().find(|p| !used.contains(p) && !taken.contains(p));
+            if let Some(p) = p {
+                taken.insert(p);
+            }
+            p
+        };
+        let exhausted = || CommandError::Invalid("no service port is left in 10000-20000".into());
+        match spec.network {
+            NetworkMode::Host => {
+                for d in spec.port_definitions.iter_mut().filter(|d| d.port == 0) {
+                    d.port = next().ok_or_else(exhausted)?;
+                }
+            }
+            NetworkMode::Bridge => {
+                for m in spec
+                    .container
+                    .iter_mut()
+                    .flat_map(|c| c.port_mappings.iter_mut())
+                    .filter(|m| m.service_port == 0)
+                {
+                    m.service_port = next().ok_or_else(exhausted)?;
+                }
+            }
+        }
+        Ok(spec)
+    }
 
     fn new_instance_id(&mut self, app: &AppId) -> InstanceId {
         InstanceId::new(app, &format_uuid(&self.rng.uuid_v4()))
@@ -914,16 +975,18 @@ impl Scheduler {
                     instance: i.id.clone(),
                     app: i.app_id.clone(),
                     need: app.resources.plus(&exec),
+                    ports: app.port_requests(),
                 })
             })
             .collect()
     }
 
-    fn launch_on(&mut self, offer: Offer, instances: Vec<InstanceId>, now: Timestamp) {
+    fn launch_on(&mut self, offer: Offer, placed: Vec<(InstanceId, Vec<u32>)>, now: Timestamp) {
         let mut writes = Vec::new();
         let mut launches = Vec::new();
-        for id in &instances {
-            let Some(mut inst) = self.state.instances.get(id).cloned() else { continue };
+        let instances: Vec<InstanceId> = placed.iter().map(|(id, _)| id.clone()).collect();
+        for (id, host_ports) in placed {
+            let Some(mut inst) = self.state.instances.get(&id).cloned() else { continue };
             let Some(app) = self.state.apps.get(&inst.app_id).cloned() else { continue };
             inst.incarnation += 1;
             inst.app_version = app.version;
@@ -940,20 +1003,35 @@ impl Scheduler {
                 updated_at: now,
                 message: None,
                 kill_sent_at: None,
+                host_ports: host_ports.clone(),
+                health: None,
             });
-            let mut env = app.task_env();
+            let mut env = app.task_env(&offer.hostname, &host_ports);
             env.insert("MESOS_TASK_ID".into(), task_id.to_string());
-            env.insert("HOST".into(), offer.hostname.clone());
+            let health_checks = app
+                .health_checks
+                .iter()
+                .map(|h| HealthCheckSpec {
+                    port: h.resolve_port(&host_ports),
+                    port_index: None,
+                    ..h.clone()
+                })
+                .collect();
             launches.push(LaunchSpec {
                 task_id,
                 instance_id: inst.id.clone(),
                 app_id: app.id.clone(),
                 app_version: app.version,
                 agent_id: offer.agent_id.clone(),
+                hostname: offer.hostname.clone(),
                 executor_id,
                 resources: app.resources,
+                host_ports,
                 executor_resources: self.config.executor_resources,
                 command: app.command.clone(),
+                container: app.container.clone(),
+                network: app.network.clone(),
+                health_checks,
                 env,
                 labels: app.labels.clone(),
                 kill_grace: app.kill_grace,
@@ -1016,7 +1094,13 @@ impl Scheduler {
             // Terminal is final; a late duplicate changes nothing.
             return Vec::new();
         }
-        let changed = task.state != status.state || task.message != status.message;
+        let mut changed = task.state != status.state || task.message != status.message;
+        if let Some(healthy) = status.healthy {
+            let health = task.health.get_or_insert_with(Default::default);
+            changed |= health.alive != healthy || health.last_success.is_none() && healthy;
+            let cause = if healthy { None } else { status.message.as_deref() };
+            health.record(healthy, cause, now);
+        }
         task.state = status.state;
         task.updated_at = now;
         if status.message.is_some() {
@@ -1207,9 +1291,13 @@ impl Scheduler {
                 let mut others = false;
                 for i in self.state.app_instances(app_id) {
                     let current = i.app_version >= app.last_config_change_at;
-                    let ok = i.goal == Goal::Running
-                        && current
-                        && i.active_task().is_some_and(|t| t.state == TaskState::Running);
+                    let ready = |t: &Task| {
+                        t.state == TaskState::Running
+                            && (app.health_checks.is_empty()
+                                || t.health.as_ref().is_some_and(|h| h.alive))
+                    };
+                    let ok =
+                        i.goal == Goal::Running && current && i.active_task().is_some_and(ready);
                     if ok {
                         running += 1;
                     } else if i.goal == Goal::Decommissioned || !current {

@@ -53,6 +53,10 @@ pub(crate) struct ServeArgs {
     /// Log filter passed to the executors [default: info].
     #[arg(long)]
     pub(crate) executor_log: Option<String>,
+    /// Docker daemon the executors use for container apps, e.g.
+    /// `unix:///var/run/docker.sock` [default: the executor's default].
+    #[arg(long, env = "DOCKER_HOST")]
+    pub(crate) docker_host: Option<String>,
     /// Seconds a declined offer is refused [default: 120].
     #[arg(long)]
     pub(crate) decline_offer_duration_secs: Option<u64>,
@@ -107,6 +111,7 @@ impl ServeArgs {
                 mesos_content_type,
                 executor_path,
                 executor_log,
+                docker_host,
                 decline_offer_duration_secs,
                 min_revive_offers_interval_secs,
                 reconciliation_interval_secs,
@@ -145,10 +150,16 @@ impl ServeArgs {
             content_type,
             executor: ExecutorSettings {
                 path: self.executor_path.unwrap_or_else(default_executor_path),
-                env: vec![(
-                    "DROVER_LOG".to_owned(),
-                    self.executor_log.unwrap_or_else(|| "info".to_owned()),
-                )],
+                env: [
+                    Some((
+                        "DROVER_LOG".to_owned(),
+                        self.executor_log.unwrap_or_else(|| "info".to_owned()),
+                    )),
+                    self.docker_host.map(|h| ("DOCKER_HOST".to_owned(), h)),
+                ]
+                .into_iter()
+                .flatten()
+                .collect(),
             },
             core,
         })

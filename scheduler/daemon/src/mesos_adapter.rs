@@ -6,22 +6,27 @@
 //!
 //! **Task contract with `drover-executor`:** every task runs under a custom
 //! executor (`ExecutorInfo.type = CUSTOM`) whose command is the
-//! `drover-executor` binary. The task's own command travels in
-//! `TaskInfo.data` as a protobuf-encoded `mesos.v1.CommandInfo`: `shell =
-//! true` with the command line in `value`, or `shell = false` with the
-//! program in `value` and the whole argv (program first) in `arguments`; the
-//! task's environment is in `environment.variables`. The kill grace period
-//! is `TaskInfo.kill_policy.grace_period`.
+//! `drover-executor` binary. What the task runs travels in `TaskInfo.data`
+//! as a protobuf-encoded `drover.v1.TaskData` (`protos/drover/v1/task.proto`):
+//! the command (`shell = true` with the command line in `value`, or `shell =
+//! false` with the program in `value` and the whole argv in `arguments`) and
+//! the task's environment, the Docker container, and the health checks with
+//! their ports resolved. The task's host ports are its `ports` resource. The
+//! kill grace period is `TaskInfo.kill_policy.grace_period`.
 
 use std::time::Duration;
 
 use drover_protos::Message;
+use drover_protos::drover::v1 as drover;
 use drover_protos::mesos::v1 as mesos;
 use drover_protos::mesos::v1::scheduler::Call;
 use mesos_wire::scheduler::calls;
-use sched_core::app::{CommandSpec, Resources};
+use sched_core::app::{
+    CommandSpec, ContainerSpec, HealthCheckSpec, HealthProtocol, NetworkMode, Resources, VolumeMode,
+};
 use sched_core::instance::TaskState;
 use sched_core::offer::Offer;
+use sched_core::ports::PortRanges;
 use sched_core::scheduler::{LaunchSpec, MesosCall, StatusUpdate};
 
 /// Settings of the executor Drover launches its tasks under.
@@ -76,7 +81,19 @@ fn usable(r: &mesos::Resource) -> bool {
 pub(crate) fn offer_from_proto(o: &mesos::Offer) -> Offer {
     let mut resources = Resources::default();
     let mut ignored = 0;
+    let mut ports = Vec::new();
     for r in &o.resources {
+        if r.name == "ports"
+            && let Some(ranges) = &r.ranges
+        {
+            if usable(r) {
+                let clamp = |v: u64| u32::try_from(v.min(65535)).unwrap_or(65535);
+                ports.extend(ranges.range.iter().map(|x| (clamp(x.begin), clamp(x.end))));
+            } else {
+                ignored += 1;
+            }
+            continue;
+        }
         let Some(value) = r.scalar.as_ref().map(|s| s.value).filter(|v| v.is_finite() && *v > 0.0)
         else {
             continue;
@@ -98,6 +115,7 @@ pub(crate) fn offer_from_proto(o: &mesos::Offer) -> Offer {
         agent_id: o.agent_id.value.clone(),
         hostname: o.hostname.clone(),
         resources,
+        ports: PortRanges::new(ports),
         ignored_resources: ignored,
     }
 }
@@ -133,6 +151,7 @@ pub(crate) fn status_from_proto(s: &mesos::TaskStatus) -> StatusUpdate {
         message: s.message.clone().filter(|m| !m.is_empty()),
         reason: reason.map(|r| r.as_str_name().to_owned()),
         uuid: s.uuid.clone().filter(|u| !u.is_empty()),
+        healthy: s.healthy,
     }
 }
 
@@ -146,13 +165,29 @@ fn scalar(name: &str, value: f64) -> mesos::Resource {
     r
 }
 
-fn resources(r: &Resources) -> Vec<mesos::Resource> {
+fn resources(r: &Resources, ports: &[u32]) -> Vec<mesos::Resource> {
     let mut out = vec![scalar("cpus", r.cpus), scalar("mem", r.mem)];
     if r.disk > 0.0 {
         out.push(scalar("disk", r.disk));
     }
     if r.gpus > 0 {
         out.push(scalar("gpus", f64::from(r.gpus)));
+    }
+    if !ports.is_empty() {
+        let ranges = PortRanges::new(ports.iter().map(|p| (*p, *p)));
+        let mut res = mesos::Resource {
+            name: "ports".to_owned(),
+            ranges: Some(mesos::value::Ranges {
+                range: ranges
+                    .ranges()
+                    .iter()
+                    .map(|(a, b)| mesos::value::Range { begin: u64::from(*a), end: u64::from(*b) })
+                    .collect(),
+            }),
+            ..Default::default()
+        };
+        res.set_type(mesos::value::Type::Ranges);
+        out.push(res);
     }
     out
 }
@@ -174,18 +209,134 @@ fn environment<'a>(vars: impl IntoIterator<Item = (&'a String, &'a String)>) -> 
     }
 }
 
-/// The `CommandInfo` carried in `TaskInfo.data` (see the module docs).
-pub(crate) fn task_command(spec: &LaunchSpec) -> mesos::CommandInfo {
+/// The command part of `TaskData` (see the module docs).
+fn task_command(spec: &LaunchSpec) -> mesos::CommandInfo {
     let (value, shell, arguments) = match &spec.command {
-        CommandSpec::Shell(c) => (c.clone(), true, Vec::new()),
-        CommandSpec::Argv(argv) => (argv.first().cloned().unwrap_or_default(), false, argv.clone()),
+        Some(CommandSpec::Shell(c)) => (Some(c.clone()), true, Vec::new()),
+        Some(CommandSpec::Argv(argv)) => (argv.first().cloned(), false, argv.clone()),
+        None => (None, false, Vec::new()),
     };
     mesos::CommandInfo {
-        value: Some(value),
+        value,
         shell: Some(shell),
         arguments,
         environment: Some(environment(&spec.env)),
         ..Default::default()
+    }
+}
+
+fn container_info(
+    c: &ContainerSpec,
+    network: &NetworkMode,
+    host_ports: &[u32],
+) -> mesos::ContainerInfo {
+    use mesos::container_info::docker_info;
+    // Host ports were assigned to the mappings that have one, in order.
+    let mut ports = host_ports.iter();
+    let port_mappings = match network {
+        NetworkMode::Host => Vec::new(),
+        NetworkMode::Bridge => c
+            .port_mappings
+            .iter()
+            .filter(|m| m.host_port.is_some())
+            .filter_map(|m| {
+                let host = *ports.next()?;
+                let container = if m.container_port == 0 { host } else { m.container_port };
+                Some(docker_info::PortMapping {
+                    host_port: host,
+                    container_port: container,
+                    protocol: Some(m.protocol.clone()),
+                })
+            })
+            .collect(),
+    };
+    let mut docker = mesos::container_info::DockerInfo {
+        image: c.image.clone(),
+        port_mappings,
+        privileged: Some(c.privileged),
+        parameters: c
+            .parameters
+            .iter()
+            .map(|(k, v)| mesos::Parameter { key: k.clone(), value: v.clone() })
+            .collect(),
+        force_pull_image: Some(c.force_pull),
+        ..Default::default()
+    };
+    docker.set_network(match network {
+        NetworkMode::Host => docker_info::Network::Host,
+        NetworkMode::Bridge => docker_info::Network::Bridge,
+    });
+    let mut info = mesos::ContainerInfo {
+        docker: Some(docker),
+        volumes: c
+            .volumes
+            .iter()
+            .map(|v| {
+                let mut vol = mesos::Volume {
+                    container_path: v.container_path.clone(),
+                    host_path: Some(v.host_path.clone()),
+                    ..Default::default()
+                };
+                vol.set_mode(match v.mode {
+                    VolumeMode::ReadOnly => mesos::volume::Mode::Ro,
+                    VolumeMode::ReadWrite => mesos::volume::Mode::Rw,
+                });
+                vol
+            })
+            .collect(),
+        ..Default::default()
+    };
+    info.set_type(mesos::container_info::Type::Docker);
+    info
+}
+
+fn health_check(h: &HealthCheckSpec) -> drover::HealthCheck {
+    use mesos::health_check::{HttpCheckInfo, TcpCheckInfo, Type};
+    let port = h.port.unwrap_or(0);
+    let mut check = mesos::HealthCheck {
+        delay_seconds: Some(h.delay.as_secs_f64()),
+        interval_seconds: Some(h.interval.as_secs_f64()),
+        timeout_seconds: Some(h.timeout.as_secs_f64()),
+        consecutive_failures: Some(h.max_consecutive_failures),
+        grace_period_seconds: Some(h.grace_period.as_secs_f64()),
+        ..Default::default()
+    };
+    match h.protocol {
+        HealthProtocol::Http => {
+            check.set_type(Type::Http);
+            check.http = Some(HttpCheckInfo {
+                port,
+                path: Some(h.path.clone()),
+                scheme: Some("http".to_owned()),
+                ..Default::default()
+            });
+        }
+        HealthProtocol::Tcp => {
+            check.set_type(Type::Tcp);
+            check.tcp = Some(TcpCheckInfo { port, ..Default::default() });
+        }
+        HealthProtocol::Command => {
+            check.set_type(Type::Command);
+            check.command = Some(mesos::CommandInfo {
+                value: h.command.clone(),
+                shell: Some(true),
+                ..Default::default()
+            });
+        }
+    }
+    drover::HealthCheck { check: Some(check), ignore_http1xx: h.ignore_http1xx }
+}
+
+/// The `drover.v1.TaskData` carried in `TaskInfo.data` (see the module docs).
+pub(crate) fn task_data(spec: &LaunchSpec) -> drover::TaskData {
+    drover::TaskData {
+        command: Some(task_command(spec)),
+        container: spec
+            .container
+            .as_ref()
+            .map(|c| container_info(c, &spec.network, &spec.host_ports)),
+        health_checks: spec.health_checks.iter().map(health_check).collect(),
+        app_id: spec.app_id.to_string(),
     }
 }
 
@@ -206,7 +357,7 @@ pub(crate) fn task_info(
             environment: Some(environment(exec_env.iter().map(|(k, v)| (k, v)))),
             ..Default::default()
         }),
-        resources: resources(&spec.executor_resources),
+        resources: resources(&spec.executor_resources, &[]),
         name: Some(format!("drover-executor for {}", spec.task_id)),
         ..Default::default()
     };
@@ -215,9 +366,9 @@ pub(crate) fn task_info(
         name: spec.app_id.safe_path(),
         task_id: mesos::TaskId { value: spec.task_id.to_string() },
         agent_id: mesos::AgentId { value: spec.agent_id.clone() },
-        resources: resources(&spec.resources),
+        resources: resources(&spec.resources, &spec.host_ports),
         executor: Some(executor_info),
-        data: Some(task_command(spec).encode_to_vec()),
+        data: Some(task_data(spec).encode_to_vec()),
         kill_policy: spec
             .kill_grace
             .map(|g| mesos::KillPolicy { grace_period: Some(calls::duration_info(g)) }),
@@ -284,10 +435,15 @@ mod tests {
             app_id: app,
             app_version: Timestamp::EPOCH,
             agent_id: "S1".into(),
+            hostname: "h".into(),
             executor_id: "drover-executor.t".into(),
             resources: Resources { cpus: 0.5, mem: 64.0, disk: 0.0, gpus: 0 },
+            host_ports: vec![],
             executor_resources: Resources { cpus: 0.01, mem: 32.0, disk: 0.0, gpus: 0 },
-            command,
+            command: Some(command),
+            container: None,
+            network: NetworkMode::Host,
+            health_checks: vec![],
             env,
             labels: BTreeMap::new(),
             kill_grace: Some(Duration::from_secs(4)),
@@ -312,7 +468,10 @@ mod tests {
         assert_eq!(ec.value.as_deref(), Some("/opt/drover-executor"));
         assert_eq!(ec.shell, Some(false));
         assert_eq!(ec.environment.as_ref().unwrap().variables[0].name, "DROVER_LOG");
-        let cmd = mesos::CommandInfo::decode(t.data.as_deref().unwrap()).unwrap();
+        let data = drover::TaskData::decode(t.data.as_deref().unwrap()).unwrap();
+        assert_eq!(data.app_id, "/prod/web");
+        assert!(data.container.is_none() && data.health_checks.is_empty());
+        let cmd = data.command.unwrap();
         assert_eq!((cmd.value.as_deref(), cmd.shell), (Some("sleep 600"), Some(true)));
         assert_eq!(cmd.environment.unwrap().variables[0].value.as_deref(), Some("1"));
         assert_eq!(t.kill_policy.unwrap().grace_period.unwrap().nanoseconds, 4_000_000_000);
@@ -324,10 +483,81 @@ mod tests {
     fn argv_commands_put_the_program_first() {
         let t =
             task_info(&launch(CommandSpec::Argv(vec!["sleep".into(), "5".into()])), "fw", &exec());
-        let cmd = mesos::CommandInfo::decode(t.data.as_deref().unwrap()).unwrap();
+        let cmd = drover::TaskData::decode(t.data.as_deref().unwrap()).unwrap().command.unwrap();
         assert_eq!(cmd.shell, Some(false));
         assert_eq!(cmd.value.as_deref(), Some("sleep"));
         assert_eq!(cmd.arguments, vec!["sleep", "5"]);
+    }
+
+    #[test]
+    fn docker_bridge_task_carries_container_ports_and_health_checks() {
+        use sched_core::app::PortMapping;
+        let mut l = launch(CommandSpec::Shell("httpd".into()));
+        l.command = None;
+        l.host_ports = vec![31005, 31002];
+        l.network = NetworkMode::Bridge;
+        let mapping = |container_port, host_port| PortMapping {
+            container_port,
+            host_port,
+            service_port: 10000,
+            protocol: "tcp".into(),
+            name: None,
+            labels: BTreeMap::new(),
+        };
+        l.container = Some(ContainerSpec {
+            image: "busybox".into(),
+            force_pull: true,
+            privileged: false,
+            parameters: vec![("label".into(), "a=b".into())],
+            volumes: vec![sched_core::app::Volume {
+                container_path: "/c".into(),
+                host_path: "/h".into(),
+                mode: VolumeMode::ReadOnly,
+            }],
+            port_mappings: vec![mapping(80, Some(0)), mapping(9, None), mapping(0, Some(0))],
+        });
+        l.health_checks = vec![HealthCheckSpec {
+            protocol: HealthProtocol::Http,
+            protocol_name: "HTTP".into(),
+            path: "/ok".into(),
+            port_index: None,
+            port: Some(31005),
+            command: None,
+            grace_period: Duration::from_secs(5),
+            interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(1),
+            max_consecutive_failures: 3,
+            delay: Duration::from_secs(0),
+            ignore_http1xx: true,
+        }];
+        let t = task_info(&l, "fw", &exec());
+        let ports = t.resources.iter().find(|r| r.name == "ports").unwrap();
+        let ranges: Vec<(u64, u64)> =
+            ports.ranges.as_ref().unwrap().range.iter().map(|r| (r.begin, r.end)).collect();
+        assert_eq!(ranges, vec![(31002, 31002), (31005, 31005)]);
+        let data = drover::TaskData::decode(t.data.as_deref().unwrap()).unwrap();
+        let cmd = data.command.unwrap();
+        assert_eq!(
+            (cmd.value, cmd.shell, cmd.arguments.len()),
+            (None, Some(false), 0),
+            "image defaults"
+        );
+        let c = data.container.unwrap();
+        assert_eq!(c.r#type(), mesos::container_info::Type::Docker);
+        let d = c.docker.unwrap();
+        assert_eq!(d.network(), mesos::container_info::docker_info::Network::Bridge);
+        let maps: Vec<(u32, u32)> =
+            d.port_mappings.iter().map(|m| (m.host_port, m.container_port)).collect();
+        assert_eq!(maps, vec![(31005, 80), (31002, 31002)]);
+        assert_eq!(d.force_pull_image, Some(true));
+        assert_eq!(d.parameters[0].key, "label");
+        assert_eq!(c.volumes[0].mode(), mesos::volume::Mode::Ro);
+        let h = data.health_checks[0].check.as_ref().unwrap();
+        assert_eq!(h.r#type(), mesos::health_check::Type::Http);
+        assert_eq!(h.http.as_ref().unwrap().port, 31005);
+        assert_eq!(h.http.as_ref().unwrap().path.as_deref(), Some("/ok"));
+        assert_eq!(h.consecutive_failures, Some(3));
+        assert!(data.health_checks[0].ignore_http1xx);
     }
 
     #[test]
@@ -353,6 +583,19 @@ mod tests {
         let got = offer_from_proto(&o);
         assert_eq!(got.resources, Resources { cpus: 3.5, mem: 100.0, disk: 0.0, gpus: 1 });
         assert_eq!(got.ignored_resources, 1);
+        let mut ports = mesos::Resource {
+            name: "ports".into(),
+            ranges: Some(mesos::value::Ranges {
+                range: vec![
+                    mesos::value::Range { begin: 31000, end: 31010 },
+                    mesos::value::Range { begin: 5, end: 6 },
+                ],
+            }),
+            ..Default::default()
+        };
+        ports.set_type(mesos::value::Type::Ranges);
+        let with_ports = mesos::Offer { resources: vec![ports], ..o };
+        assert_eq!(offer_from_proto(&with_ports).ports.ranges(), &[(5, 6), (31000, 31010)]);
     }
 
     #[test]

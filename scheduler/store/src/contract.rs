@@ -5,9 +5,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use drover_time::Timestamp;
-use sched_core::app::{AppSpec, BackoffPolicy, CommandSpec, KillSelection, Resources};
+use sched_core::app::{
+    AppSpec, BackoffPolicy, CommandSpec, ContainerSpec, HealthCheckSpec, HealthProtocol,
+    KillSelection, NetworkMode, PortDefinition, Resources,
+};
 use sched_core::ids::{AppId, InstanceId};
-use sched_core::instance::{Goal, Instance, Task, TaskState};
+use sched_core::instance::{Goal, Health, Instance, Task, TaskState};
 use sched_core::scheduler::Write;
 
 use crate::Store;
@@ -20,7 +23,37 @@ pub fn sample_app(id: &str, instances: u32) -> AppSpec {
     labels.insert("team".to_owned(), "x".to_owned());
     AppSpec {
         id: AppId::parse(id).expect("valid id"),
-        command: CommandSpec::Argv(vec!["sleep".into(), "10".into()]),
+        command: Some(CommandSpec::Argv(vec!["sleep".into(), "10".into()])),
+        container: Some(ContainerSpec {
+            image: "busybox".into(),
+            force_pull: false,
+            privileged: false,
+            parameters: vec![("label".into(), "x=y".into())],
+            volumes: vec![],
+            port_mappings: vec![],
+        }),
+        network: NetworkMode::Host,
+        port_definitions: vec![PortDefinition {
+            port: 10000,
+            protocol: "tcp".into(),
+            name: Some("http".into()),
+            labels: BTreeMap::new(),
+        }],
+        require_ports: false,
+        health_checks: vec![HealthCheckSpec {
+            protocol: HealthProtocol::Tcp,
+            protocol_name: "TCP".into(),
+            path: "/".into(),
+            port_index: Some(0),
+            port: None,
+            command: None,
+            grace_period: Duration::from_secs(300),
+            interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(20),
+            max_consecutive_failures: 3,
+            delay: Duration::from_secs(15),
+            ignore_http1xx: false,
+        }],
         instances,
         resources: Resources { cpus: 0.25, mem: 32.0, disk: 1.0, gpus: 0 },
         env,
@@ -53,6 +86,15 @@ pub fn sample_instance(app: &AppSpec, uuid: &str) -> Instance {
             updated_at: Timestamp::from_millis(12),
             message: Some("ok".into()),
             kill_sent_at: None,
+            host_ports: vec![31000],
+            health: Some(Health {
+                alive: true,
+                first_success: Some(Timestamp::from_millis(13)),
+                last_success: Some(Timestamp::from_millis(14)),
+                last_failure: None,
+                consecutive_failures: 0,
+                last_failure_cause: None,
+            }),
         }),
         incarnation: 2,
         goal: Goal::Running,

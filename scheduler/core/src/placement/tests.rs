@@ -17,6 +17,7 @@ fn offer(id: &str, cpus: f64, mem: f64) -> Offer {
         agent_id: format!("agent-{id}"),
         hostname: format!("host-{id}"),
         resources: res(cpus, mem),
+        ports: PortRanges::new([(31000, 31009)]),
         ignored_resources: 0,
     }
 }
@@ -28,6 +29,7 @@ fn req(app: &str, n: u32, cpus: f64, mem: f64) -> Vec<Request> {
             instance: InstanceId::new(&app_id, &format!("u{i}")),
             app: app_id.clone(),
             need: res(cpus, mem),
+            ports: vec![],
         })
         .collect()
 }
@@ -113,6 +115,47 @@ fn the_launch_limit_caps_each_offer() {
     );
 }
 
+fn with_ports(mut reqs: Vec<Request>, ports: Vec<Option<u32>>) -> Vec<Request> {
+    for r in &mut reqs {
+        r.ports = ports.clone();
+    }
+    reqs
+}
+
+#[test]
+fn dynamic_ports_are_distinct_across_instances_on_one_offer() {
+    let pipeline = default_pipeline(&PlacementConfig::default());
+    let plan = place(
+        &[offer("o1", 8.0, 1024.0)],
+        &with_ports(req("/web", 3, 0.1, 1.0), vec![None, None]),
+        &pipeline,
+    );
+    let ports: Vec<Vec<u32>> = plan.placements.iter().map(|p| p.host_ports.clone()).collect();
+    assert_eq!(ports, vec![vec![31000, 31001], vec![31002, 31003], vec![31004, 31005]]);
+}
+
+#[test]
+fn required_ports_fit_once_per_offer() {
+    check(
+        &[offer("o1", 8.0, 1024.0), offer("o2", 8.0, 1024.0)],
+        &with_ports(req("/web", 3, 0.1, 1.0), vec![Some(31005)]),
+        100,
+        expect![[r#"
+            launch web.instance-u0 -> o1
+            launch web.instance-u1 -> o2
+            report /web processed=2 used=2 
+        "#]],
+    );
+    check(
+        &[offer("o1", 8.0, 1024.0)],
+        &with_ports(req("/web", 1, 0.1, 1.0), vec![Some(80)]),
+        100,
+        expect![[r#"
+            report /web processed=1 used=0 InsufficientPorts=1
+        "#]],
+    );
+}
+
 #[test]
 fn exact_fit_is_accepted_despite_float_rounding() {
     check(
@@ -139,6 +182,7 @@ fn arb_offer() -> impl Strategy<Value = Offer> {
             disk: 0.0,
             gpus: g,
         },
+        ports: PortRanges::new([(31000, 31000 + c % 7)]),
         ignored_resources: 0,
     })
 }
@@ -158,6 +202,7 @@ fn arb_requests() -> impl Strategy<Value = Vec<Request>> {
                         disk: 0.0,
                         gpus: *g,
                     },
+                    ports: vec![None; (*c % 3) as usize],
                 })
             })
             .collect()
@@ -165,11 +210,18 @@ fn arb_requests() -> impl Strategy<Value = Vec<Request>> {
 }
 
 proptest! {
-    /// Property: the placements on an offer never need more than it offers.
+    /// Property: the placements on an offer never need more than it offers,
+    /// and never share a host port.
     #[test]
     fn never_overcommits_an_offer(offers in proptest::collection::vec(arb_offer(), 0..6), requests in arb_requests()) {
         let plan = place(&offers, &requests, &default_pipeline(&PlacementConfig::default()));
         for (i, o) in offers.iter().enumerate() {
+            let mut ports: Vec<u32> = plan.placements.iter().filter(|p| p.offer == i).flat_map(|p| p.host_ports.clone()).collect();
+            let n = ports.len();
+            ports.sort_unstable();
+            ports.dedup();
+            prop_assert_eq!(ports.len(), n, "a port was given twice");
+            prop_assert!(ports.iter().all(|p| o.ports.contains(*p)));
             let used = plan.placements.iter().filter(|p| p.offer == i).fold(Resources::default(), |acc, p| acc.plus(&p.request.need));
             prop_assert!(used.cpus <= o.resources.cpus + 1e-3);
             prop_assert!(used.mem <= o.resources.mem + 1e-3);
@@ -197,12 +249,17 @@ proptest! {
         for p in &plan.placements {
             left[p.offer] = left[p.offer].minus(&p.request.need);
         }
+        let mut left_ports: Vec<PortRanges> = offers.iter().map(|o| o.ports.clone()).collect();
+        for p in &plan.placements {
+            left_ports[p.offer] = left_ports[p.offer].without(&p.host_ports);
+        }
         for r in &requests {
             if plan.placements.iter().any(|p| p.request.instance == r.instance) {
                 continue;
             }
-            for l in &left {
-                let fits = r.need.cpus <= l.cpus + 1e-6 && r.need.mem <= l.mem + 1e-6 && r.need.gpus <= l.gpus;
+            for (l, lp) in left.iter().zip(&left_ports) {
+                let fits = r.need.cpus <= l.cpus + 1e-6 && r.need.mem <= l.mem + 1e-6 && r.need.gpus <= l.gpus
+                    && lp.assign(&r.ports).is_some();
                 prop_assert!(!fits, "{:?} would fit in {:?}", r.need, l);
             }
         }

@@ -12,7 +12,12 @@ const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
 fn spec(id: &str, instances: u32) -> AppSpec {
     AppSpec {
         id: AppId::parse(id).unwrap(),
-        command: CommandSpec::Shell("sleep 600".into()),
+        command: Some(CommandSpec::Shell("sleep 600".into())),
+        container: None,
+        network: crate::app::NetworkMode::Host,
+        port_definitions: Vec::new(),
+        require_ports: false,
+        health_checks: Vec::new(),
         instances,
         resources: Resources { cpus: 0.5, mem: 64.0, disk: 0.0, gpus: 0 },
         env: BTreeMap::new(),
@@ -32,6 +37,7 @@ fn offer(id: &str, cpus: f64) -> Offer {
         agent_id: "agent-1".into(),
         hostname: "127.0.0.1".into(),
         resources: Resources { cpus, mem: 4096.0, disk: 1000.0, gpus: 0 },
+        ports: crate::ports::PortRanges::new([(31000, 32000)]),
         ignored_resources: 0,
     }
 }
@@ -136,6 +142,7 @@ impl Harness {
                 message: Some(format!("now {}", state.mesos_name())),
                 reason: None,
                 uuid: uuid.map(|b| vec![b; 16]),
+                healthy: None,
             },
             self.now,
         );
@@ -358,6 +365,7 @@ fn status_updates_are_acknowledged_after_they_are_persisted() {
             message: Some("now TASK_RUNNING".into()),
             reason: None,
             uuid: Some(vec![8; 16]),
+            healthy: None,
         },
         h.now,
     );
@@ -476,7 +484,7 @@ fn config_change_replaces_every_task() {
     h.command(Command::CreateApp(spec("/web", 2)));
     let old = h.launch_all("o1");
     let mut changed = spec("/web", 2);
-    changed.command = CommandSpec::Shell("sleep 700".into());
+    changed.command = Some(CommandSpec::Shell("sleep 700".into()));
     h.command(Command::PutApp(changed));
     let mut killed = kills(&h.calls());
     killed.sort();
@@ -731,4 +739,104 @@ fn same_seed_same_decisions() {
         h.s.snapshot().instances.keys().cloned().collect::<Vec<_>>()
     };
     assert_eq!(run(), run());
+}
+
+fn with_port(mut s: AppSpec, port: u32) -> AppSpec {
+    s.port_definitions = vec![crate::app::PortDefinition {
+        port,
+        protocol: "tcp".into(),
+        name: Some("http".into()),
+        labels: BTreeMap::new(),
+    }];
+    s
+}
+
+#[test]
+fn service_ports_are_assigned_unique_in_range() {
+    let mut h = Harness::new();
+    h.command(Command::CreateApp(with_port(spec("/a", 1), 0)));
+    h.command(Command::CreateApp(with_port(spec("/b", 1), 10000)));
+    h.command(Command::CreateApp(with_port(spec("/c", 1), 0)));
+    let snap = h.s.snapshot();
+    let port = |id: &str| snap.apps[&AppId::parse(id).unwrap()].port_definitions[0].port;
+    assert_eq!(port("/a"), 10000);
+    assert_eq!(port("/b"), 10000, "an explicit service port is kept");
+    assert_eq!(port("/c"), 10001);
+    // Updating an app keeps its own port available to itself.
+    h.command(Command::PutApp(with_port(spec("/c", 2), 10001)));
+    assert_eq!(h.s.snapshot().apps[&AppId::parse("/c").unwrap()].port_definitions[0].port, 10001);
+}
+
+#[test]
+fn launches_get_host_ports_and_port_env() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.command(Command::CreateApp(with_port(spec("/web", 2), 0)));
+    h.s.handle_offers(vec![offer("o1", 8.0)], h.now);
+    let calls = h.calls();
+    let launches = accepts(&calls);
+    assert_eq!(launches[0].host_ports, vec![31000]);
+    assert_eq!(launches[1].host_ports, vec![31001]);
+    assert_eq!(launches[1].env["PORT0"], "31001");
+    assert_eq!(launches[1].env["PORT_HTTP"], "31001");
+    assert_eq!(launches[1].env["HOST"], "127.0.0.1");
+    let tasks = h.s.snapshot();
+    assert!(tasks.instances.values().all(|i| i.task.as_ref().unwrap().host_ports.len() == 1));
+}
+
+#[test]
+fn health_results_are_recorded_and_gate_the_deployment() {
+    let mut h = Harness::new();
+    h.subscribe();
+    let mut s = with_port(spec("/web", 1), 0);
+    s.health_checks = vec![crate::app::HealthCheckSpec {
+        protocol: crate::app::HealthProtocol::Http,
+        protocol_name: "HTTP".into(),
+        path: "/".into(),
+        port_index: Some(0),
+        port: None,
+        command: None,
+        grace_period: Duration::from_secs(1),
+        interval: Duration::from_secs(1),
+        timeout: Duration::from_secs(1),
+        max_consecutive_failures: 3,
+        delay: Duration::from_secs(0),
+        ignore_http1xx: false,
+    }];
+    h.command(Command::CreateApp(s));
+    h.s.handle_offers(vec![offer("o1", 8.0)], h.now);
+    let launch = accepts(&h.calls())[0].clone();
+    assert_eq!(launch.health_checks[0].port, Some(launch.host_ports[0]), "port index resolved");
+    h.status(&launch.task_id, TaskState::Running, Some(1));
+    assert_eq!(h.s.snapshot().deployments.len(), 1, "running but not yet healthy");
+    let healthy = |h: &mut Harness, ok: bool, b: u8| {
+        h.s.handle_status(
+            StatusUpdate {
+                task_id: launch.task_id.to_string(),
+                state: TaskState::Running,
+                agent_id: Some("agent-1".into()),
+                message: Some(if ok { "ok".into() } else { "HTTP 500".into() }),
+                reason: Some("REASON_TASK_HEALTH_CHECK_STATUS_UPDATED".into()),
+                uuid: Some(vec![b; 16]),
+                healthy: Some(ok),
+            },
+            h.now,
+        );
+        h.drain();
+    };
+    healthy(&mut h, true, 2);
+    let snap = h.s.snapshot();
+    assert!(snap.deployments.is_empty(), "healthy: the deployment is done");
+    let health =
+        snap.instances.values().next().unwrap().task.as_ref().unwrap().health.clone().unwrap();
+    assert!(health.alive);
+    assert_eq!(health.first_success, Some(h.now));
+    h.now = h.now.plus(Duration::from_secs(3));
+    healthy(&mut h, false, 3);
+    let health =
+        h.s.snapshot().instances.values().next().unwrap().task.clone().unwrap().health.unwrap();
+    assert!(!health.alive);
+    assert_eq!(health.consecutive_failures, 1);
+    assert_eq!(health.last_failure_cause.as_deref(), Some("HTTP 500"));
+    assert_eq!(health.first_success, Some(h.now.minus(Duration::from_secs(3))));
 }

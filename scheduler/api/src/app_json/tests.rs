@@ -1,0 +1,257 @@
+//! Tests of app JSON parsing, validation, normalization and rendering.
+
+use super::*;
+
+fn errors(r: Result<AppSpec, ApiError>) -> ApiError {
+    r.expect_err("should be rejected")
+}
+
+fn parse(v: Value) -> AppSpec {
+    parse_app(&v, None).unwrap_or_else(|e| panic!("{v}: {e:?}"))
+}
+
+#[test]
+fn minimal_app_gets_marathon_defaults() {
+    let app = parse(json!({"id": "sleepy", "cmd": "sleep 600"}));
+    assert_eq!(app.id.as_str(), "/sleepy");
+    assert_eq!(app.instances, 1);
+    assert_eq!(app.resources, Resources { cpus: 1.0, mem: 128.0, disk: 0.0, gpus: 0 });
+    assert_eq!(app.backoff, BackoffPolicy::default());
+    assert_eq!(app.kill_selection, KillSelection::YoungestFirst);
+    assert_eq!(app.command, Some(CommandSpec::Shell("sleep 600".into())));
+    assert_eq!(app.network, NetworkMode::Host);
+    assert_eq!(app.port_definitions.len(), 1, "one port by default, as Marathon");
+    assert_eq!(app.port_definitions[0].name.as_deref(), Some("default"));
+    assert!(!app.require_ports);
+}
+
+#[test]
+fn full_app_is_read() {
+    let app = parse(
+        json!({"id": "/a/b", "args": ["sleep", "1"], "instances": 3, "cpus": 0.1, "mem": 32, "disk": 5,
+                "env": {"X": "1"}, "labels": {"l": "v"}, "backoffSeconds": 2, "backoffFactor": 2.0,
+                "maxLaunchDelaySeconds": 60, "killSelection": "OLDEST_FIRST", "taskKillGracePeriodSeconds": 9,
+                "portDefinitions": [], "requirePorts": true}),
+    );
+    assert_eq!(app.command, Some(CommandSpec::Argv(vec!["sleep".into(), "1".into()])));
+    assert_eq!(app.instances, 3);
+    assert_eq!(app.env["X"], "1");
+    assert_eq!(app.backoff.initial, Duration::from_secs(2));
+    assert_eq!(app.backoff.max, Duration::from_secs(60));
+    assert_eq!(app.kill_selection, KillSelection::OldestFirst);
+    assert_eq!(app.kill_grace, Some(Duration::from_secs(9)));
+    assert!(app.port_definitions.is_empty());
+    assert!(app.require_ports);
+}
+
+#[test]
+fn bad_id_negative_resources_are_schema_errors_with_paths() {
+    let e = errors(parse_app(
+        &json!({"id": "/Bad_Id", "cmd": "x", "cpus": -1, "mem": -5, "instances": -1}),
+        None,
+    ));
+    let ApiError::InvalidJson(details) = e else { panic!("{e:?}") };
+    let paths: Vec<&str> = details.iter().map(|d| d.path.as_str()).collect();
+    assert_eq!(paths, vec!["/id", "/instances", "/cpus", "/mem"], "{details:?}");
+    assert_eq!(details[1].errors, vec!["error.min"]);
+    assert!(details[0].errors[0].starts_with("must fully match regular expression"));
+}
+
+#[test]
+fn both_or_neither_command_is_invalid() {
+    for body in [
+        json!({"id": "/x", "cmd": "a", "args": ["b"]}),
+        json!({"id": "/x"}),
+        json!({"id": "/x", "args": []}),
+    ] {
+        let e = errors(parse_app(&body, None));
+        assert_eq!(e, ApiError::InvalidObject(vec![FieldError::new("/", CMD_OR_ARGS)]), "{body}");
+    }
+}
+
+#[test]
+fn reserved_ids_and_wrong_types() {
+    let e = errors(parse_app(&json!({"id": "/x/restart", "cmd": "a"}), None));
+    assert!(matches!(e, ApiError::InvalidObject(ref d) if d[0].path == "/id"));
+    let e =
+        errors(parse_app(&json!({"id": "/x", "cmd": 5, "cpus": "lots", "env": {"A": 1}}), None));
+    let ApiError::InvalidJson(d) = e else { panic!() };
+    assert_eq!(d[0], FieldError::new("/cmd", "error.expected.jsstring"));
+    assert_eq!(d[1], FieldError::new("/cpus", "error.expected.jsnumber"));
+    assert_eq!(d[2], FieldError::new("/env/A", "error.expected.jsstring"));
+    assert_eq!(
+        errors(parse_app(&json!({"cmd": "a"}), None)),
+        ApiError::InvalidJson(vec![FieldError::new("/id", "error.path.missing")])
+    );
+    assert!(matches!(errors(parse_app(&json!([1]), None)), ApiError::InvalidJson(_)));
+    assert!(matches!(
+        errors(parse_app(&json!({"id": "/x", "cmd": "a", "instances": 1.5}), None)),
+        ApiError::InvalidJson(_)
+    ));
+}
+
+#[test]
+fn unsupported_fields_are_refused_unless_default() {
+    let ok = json!({"id": "/x", "cmd": "a", "constraints": [], "networks": [{"mode": "host"}], "requirePorts": false,
+                    "upgradeStrategy": {"minimumHealthCapacity": 1, "maximumOverCapacity": 1}, "role": "*",
+                    "unknownField": 1});
+    parse(ok);
+    let e =
+        errors(parse_app(&json!({"id": "/x", "cmd": "a", "fetch": [{"uri": "http://x"}]}), None));
+    assert_eq!(e, ApiError::InvalidObject(vec![FieldError::new("/fetch", NOT_SUPPORTED)]));
+}
+
+#[test]
+fn docker_app_needs_no_command_and_reads_every_container_field() {
+    let app = parse(json!({
+        "id": "/web", "instances": 2,
+        "container": {"type": "DOCKER",
+            "docker": {"image": "busybox", "forcePullImage": true, "privileged": false,
+                       "parameters": [{"key": "label", "value": "a=b"}, {"key": "cap-add", "value": "NET_ADMIN"}]},
+            "volumes": [{"containerPath": "/data", "hostPath": "/tmp/data", "mode": "RW"},
+                        {"containerPath": "/etc/x", "hostPath": "/etc/x", "mode": "RO"}]},
+        "healthChecks": [{"protocol": "HTTP", "path": "/health", "portIndex": 0}]
+    }));
+    assert_eq!(app.command, None);
+    let c = app.container.unwrap();
+    assert_eq!(c.image, "busybox");
+    assert!(c.force_pull);
+    assert_eq!(
+        c.parameters,
+        vec![("label".into(), "a=b".into()), ("cap-add".into(), "NET_ADMIN".into())]
+    );
+    assert_eq!(c.volumes[1].mode, VolumeMode::ReadOnly);
+    assert!(c.port_mappings.is_empty());
+    let h = &app.health_checks[0];
+    assert_eq!(h.protocol, HealthProtocol::Http);
+    assert_eq!(h.path, "/health");
+    assert_eq!(h.port_index, Some(0));
+    assert_eq!(h.grace_period, Duration::from_secs(300));
+    assert_eq!(h.interval, Duration::from_secs(60));
+    assert_eq!(h.timeout, Duration::from_secs(20));
+    assert_eq!(h.max_consecutive_failures, 3);
+    assert_eq!(h.delay, Duration::from_secs(15));
+}
+
+#[test]
+fn legacy_docker_network_and_port_mappings_are_normalized() {
+    let app = parse(json!({
+        "id": "/old", "cmd": "httpd",
+        "container": {"docker": {"image": "nginx", "network": "BRIDGE",
+            "portMappings": [{"containerPort": 80, "hostPort": 0, "servicePort": 10080, "protocol": "tcp", "name": "http"}]}}
+    }));
+    assert_eq!(app.network, NetworkMode::Bridge);
+    let m = &app.container.as_ref().unwrap().port_mappings;
+    assert_eq!(m.len(), 1);
+    assert_eq!((m[0].container_port, m[0].host_port, m[0].service_port), (80, Some(0), 10080));
+    assert!(app.port_definitions.is_empty());
+    assert_eq!(app.port_requests(), vec![None]);
+    let host = parse(
+        json!({"id": "/h", "cmd": "x", "container": {"docker": {"image": "i", "network": "HOST"}}}),
+    );
+    assert_eq!(host.network, NetworkMode::Host);
+    let legacy_ports = parse(json!({"id": "/p", "cmd": "x", "ports": [0, 10005]}));
+    let ports: Vec<u32> = legacy_ports.port_definitions.iter().map(|d| d.port).collect();
+    assert_eq!(ports, vec![0, 10005]);
+}
+
+#[test]
+fn bridge_defaults_to_one_mapping_and_needs_a_container() {
+    let app = parse(
+        json!({"id": "/b", "container": {"docker": {"image": "i"}}, "networks": [{"mode": "container/bridge"}]}),
+    );
+    let m = &app.container.unwrap().port_mappings;
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].name.as_deref(), Some("default"));
+    let e = errors(parse_app(
+        &json!({"id": "/b", "cmd": "x", "networks": [{"mode": "container/bridge"}]}),
+        None,
+    ));
+    assert!(matches!(e, ApiError::InvalidObject(ref d) if d[0].path == "/networks"), "{e:?}");
+}
+
+#[test]
+fn container_and_port_problems_are_reported_at_their_paths() {
+    let cases = [
+        (json!({"id": "/x", "container": {"docker": {}}}), "/container/docker/image"),
+        (
+            json!({"id": "/x", "container": {"type": "MESOS", "docker": {"image": "i"}}}),
+            "/container/type",
+        ),
+        (
+            json!({"id": "/x", "container": {"docker": {"image": "i"}, "volumes": [{"containerPath": "/a", "hostPath": "/b", "mode": "RX"}]}}),
+            "/container/volumes(0)/mode",
+        ),
+        (
+            json!({"id": "/x", "cmd": "a", "portDefinitions": [{"port": 70000}]}),
+            "/portDefinitions(0)/port",
+        ),
+        (
+            json!({"id": "/x", "cmd": "a", "portDefinitions": [{"port": 1, "name": "Bad_Name"}]}),
+            "/portDefinitions(0)/name",
+        ),
+        (
+            json!({"id": "/x", "cmd": "a", "portDefinitions": [{"port": 5}, {"port": 5}]}),
+            "/portDefinitions(1)/port",
+        ),
+        (
+            json!({"id": "/x", "cmd": "a", "portDefinitions": [], "healthChecks": [{"protocol": "TCP"}]}),
+            "/healthChecks(0)/portIndex",
+        ),
+        (
+            json!({"id": "/x", "cmd": "a", "healthChecks": [{"protocol": "COMMAND"}]}),
+            "/healthChecks(0)/command",
+        ),
+        (
+            json!({"id": "/x", "cmd": "a", "healthChecks": [{"protocol": "HTTPS"}]}),
+            "/healthChecks(0)/protocol",
+        ),
+        (
+            json!({"id": "/x", "cmd": "a", "healthChecks": [{"protocol": "SMTP"}]}),
+            "/healthChecks(0)/protocol",
+        ),
+        (json!({"id": "/x", "cmd": "a", "networks": [{"mode": "container"}]}), "/networks(0)/mode"),
+        (
+            json!({"id": "/x", "container": {"docker": {"image": "i"}, "portMappings": [{"containerPort": 1}]}}),
+            "/container/portMappings",
+        ),
+    ];
+    for (body, path) in cases {
+        let e = errors(parse_app(&body, None));
+        let (ApiError::InvalidJson(d) | ApiError::InvalidObject(d)) = &e else { panic!("{e:?}") };
+        assert!(d.iter().any(|x| x.path == path), "{body}: expected {path} in {d:?}");
+    }
+}
+
+#[test]
+fn rendered_apps_parse_back_to_the_same_spec() {
+    for body in [
+        json!({"id": "/a", "cmd": "sleep 1", "instances": 2, "cpus": 0.5, "env": {"K": "V"}, "taskKillGracePeriodSeconds": 3}),
+        json!({"id": "/d", "container": {"docker": {"image": "busybox", "parameters": [{"key": "label", "value": "x=y"}]},
+               "volumes": [{"containerPath": "/c", "hostPath": "/h", "mode": "RO"}]},
+               "portDefinitions": [{"port": 10001, "name": "http", "labels": {"VIP": "1"}}], "requirePorts": true,
+               "healthChecks": [{"protocol": "MESOS_HTTP", "path": "/", "intervalSeconds": 2, "ignoreHttp1xx": true},
+                                {"protocol": "COMMAND", "command": {"value": "true"}}, {"protocol": "TCP", "port": 80}]}),
+        json!({"id": "/b", "args": ["x"], "container": {"docker": {"image": "i"}, "portMappings": [
+               {"containerPort": 80, "hostPort": 0, "servicePort": 10002, "name": "web"}]},
+               "networks": [{"mode": "container/bridge"}]}),
+    ] {
+        let app = parse(body.clone());
+        let back = parse(Value::Object(render_app(&app)));
+        assert_eq!(back, app, "{body}");
+    }
+}
+
+#[test]
+fn partial_update_changes_only_given_fields() {
+    let app = parse(json!({"id": "/a", "cmd": "sleep 1", "instances": 2, "mem": 64}));
+    let merged = merge(&app, json!({"instances": 5}).as_object().unwrap());
+    let updated = parse_app(&merged, Some("/a")).unwrap();
+    assert_eq!(updated.instances, 5);
+    assert_eq!(updated.resources.mem, 64.0);
+    let merged = merge(&app, json!({"args": ["x"]}).as_object().unwrap());
+    assert_eq!(
+        parse_app(&merged, Some("/a")).unwrap().command,
+        Some(CommandSpec::Argv(vec!["x".into()]))
+    );
+}
