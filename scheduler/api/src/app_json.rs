@@ -18,8 +18,9 @@ use std::time::Duration;
 
 use drover_time::Timestamp;
 use sched_core::app::{
-    AppSpec, BackoffPolicy, CommandSpec, ContainerSpec, HealthCheckSpec, HealthProtocol,
-    KillSelection, NetworkMode, PortDefinition, PortMapping, Resources, Volume, VolumeMode,
+    AppSpec, BackoffPolicy, CommandSpec, ContainerSpec, DEFAULT_PROGRESS_DEADLINE, HealthCheckSpec,
+    HealthProtocol, KillSelection, NetworkMode, PortDefinition, PortMapping, Resources,
+    UpgradeStrategy, Volume, VolumeMode,
 };
 use sched_core::format_version;
 use sched_core::ids::{AppId, IdError};
@@ -53,6 +54,10 @@ const KNOWN: &[&str] = &[
     "portDefinitions",
     "requirePorts",
     "healthChecks",
+    "upgradeStrategy",
+    "dependencies",
+    "progressDeadlineSeconds",
+    "rollbackOnFailure",
 ];
 
 /// Read-only fields of `GET` responses, ignored when sent back.
@@ -94,11 +99,6 @@ fn unused_default(field: &str, v: &Value) -> Option<bool> {
         | "executor" => empty,
         "tty" => empty || *v == json!(false),
         "role" => empty || *v == json!("*"),
-        "upgradeStrategy" => {
-            empty
-                || (v.get("minimumHealthCapacity").and_then(Value::as_f64) == Some(1.0)
-                    && v.get("maximumOverCapacity").and_then(Value::as_f64) == Some(1.0))
-        }
         "unreachableStrategy" => {
             empty
                 || (v.get("inactiveAfterSeconds").and_then(Value::as_f64) == Some(0.0)
@@ -327,29 +327,29 @@ fn port_name(r: &Reader<'_>, p: &mut Problems) -> Option<String> {
 /// Rewrites Marathon's deprecated shapes into the current ones.
 fn normalize_legacy(obj: &Map<String, Value>) -> Map<String, Value> {
     let mut out = obj.clone();
-    if let Some(Value::Object(container)) = out.get_mut("container") {
-        if let Some(Value::Object(docker)) = container.get_mut("docker") {
-            let network = docker.remove("network");
-            let mappings = docker.remove("portMappings");
-            if let Some(m) = mappings.filter(|m| !m.is_null()) {
-                container.entry("portMappings").or_insert(m);
-            }
-            if let Some(Value::String(n)) = network {
-                let mode = match n.as_str() {
-                    "BRIDGE" => json!([{"mode": "container/bridge"}]),
-                    "HOST" => json!([{"mode": "host"}]),
-                    "USER" => json!([{"mode": "container"}]),
-                    other => json!([{"mode": other.to_ascii_lowercase()}]),
-                };
-                out.entry("networks").or_insert(mode);
-            }
+    if let Some(Value::Object(container)) = out.get_mut("container")
+        && let Some(Value::Object(docker)) = container.get_mut("docker")
+    {
+        let network = docker.remove("network");
+        let mappings = docker.remove("portMappings");
+        if let Some(m) = mappings.filter(|m| !m.is_null()) {
+            container.entry("portMappings").or_insert(m);
+        }
+        if let Some(Value::String(n)) = network {
+            let mode = match n.as_str() {
+                "BRIDGE" => json!([{"mode": "container/bridge"}]),
+                "HOST" => json!([{"mode": "host"}]),
+                "USER" => json!([{"mode": "container"}]),
+                other => json!([{"mode": other.to_ascii_lowercase()}]),
+            };
+            out.entry("networks").or_insert(mode);
         }
     }
-    if let Some(ports) = out.remove("ports") {
-        if let Some(list) = ports.as_array().filter(|_| !out.contains_key("portDefinitions")) {
-            let defs: Vec<Value> = list.iter().map(|p| json!({"port": p})).collect();
-            out.insert("portDefinitions".into(), Value::Array(defs));
-        }
+    if let Some(ports) = out.remove("ports")
+        && let Some(list) = ports.as_array().filter(|_| !out.contains_key("portDefinitions"))
+    {
+        let defs: Vec<Value> = list.iter().map(|p| json!({"port": p})).collect();
+        out.insert("portDefinitions".into(), Value::Array(defs));
     }
     out
 }
@@ -416,6 +416,11 @@ pub fn parse_app(body: &Value, path_id: Option<&str>) -> Result<AppSpec, ApiErro
             .count(),
     };
     let health_checks = parse_health_checks(&r, &mut p, host_port_count);
+    let upgrade = parse_upgrade(&r, &mut p);
+    let dependencies = parse_dependencies(&r, &mut p, id.as_ref());
+    let progress_deadline =
+        r.seconds(&mut p, "progressDeadlineSeconds", DEFAULT_PROGRESS_DEADLINE.as_secs_f64());
+    let rollback_on_failure = r.boolean(&mut p, "rollbackOnFailure").unwrap_or(true);
 
     for (key, value) in &obj {
         if KNOWN.contains(&key.as_str()) || READ_ONLY.contains(&key.as_str()) {
@@ -472,11 +477,51 @@ pub fn parse_app(body: &Value, path_id: Option<&str>) -> Result<AppSpec, ApiErro
             max: Duration::from_secs_f64(max_delay.min(1e9)),
         },
         kill_selection,
+        upgrade,
+        dependencies,
+        progress_deadline,
+        rollback_on_failure,
         kill_grace: grace.map(|g| Duration::from_secs(u64::from(g))),
         version: Timestamp::EPOCH,
         last_scaling_at: Timestamp::EPOCH,
         last_config_change_at: Timestamp::EPOCH,
     })
+}
+
+fn parse_upgrade(r: &Reader<'_>, p: &mut Problems) -> UpgradeStrategy {
+    let Some(u) = r.object(p, "upgradeStrategy") else { return UpgradeStrategy::default() };
+    let mut fraction = |key: &str| {
+        let v = u.number(p, key, 0.0).unwrap_or(1.0);
+        if v > 1.0 {
+            u.err(p, key, "error.max");
+        }
+        v.min(1.0)
+    };
+    UpgradeStrategy {
+        minimum_health_capacity: fraction("minimumHealthCapacity"),
+        maximum_over_capacity: fraction("maximumOverCapacity"),
+    }
+}
+
+/// Dependencies are path ids, relative ones resolved against the app's group.
+fn parse_dependencies(r: &Reader<'_>, p: &mut Problems, id: Option<&AppId>) -> Vec<AppId> {
+    let Some(list) = r.string_list(p, "dependencies") else { return Vec::new() };
+    let group = id.map(|i| i.as_str().rsplit_once('/').map_or("", |(g, _)| g)).unwrap_or("");
+    let mut out = Vec::new();
+    for (i, raw) in list.iter().enumerate() {
+        let absolute = if raw.starts_with('/') { raw.clone() } else { format!("{group}/{raw}") };
+        match AppId::parse(&absolute) {
+            Ok(dep) if Some(&dep) == id => p.semantic.push(FieldError::new(
+                format!("/dependencies({i})"),
+                "an app cannot depend on itself",
+            )),
+            Ok(dep) => out.push(dep),
+            Err(e) => p.schema.push(FieldError::new(format!("/dependencies({i})"), e.message())),
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 fn parse_networks(r: &Reader<'_>, p: &mut Problems) -> NetworkMode {

@@ -37,6 +37,8 @@ pub enum ApiError {
     NotFound(String),
     /// 409 with a message.
     Conflict(String),
+    /// 409: deployments lock the apps (Marathon's shape, with their ids).
+    Locked(Vec<String>),
     /// 503: the scheduler could not take the command now.
     Unavailable(String),
     /// 406 / 405 and other plain-message errors.
@@ -63,6 +65,14 @@ impl IntoResponse for ApiError {
             ),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, json!({"message": m})),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, json!({"message": m})),
+            ApiError::Locked(ids) => {
+                let first = ids.first().cloned().unwrap_or_default();
+                let message = format!(
+                    "App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/{first}'."
+                );
+                let deployments: Vec<Value> = ids.iter().map(|id| json!({"id": id})).collect();
+                (StatusCode::CONFLICT, json!({"message": message, "deployments": deployments}))
+            }
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, json!({"message": m})),
             ApiError::Status(code, m) => (code, json!({"message": m})),
         };

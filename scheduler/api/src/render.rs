@@ -1,10 +1,15 @@
-//! Snapshot → Marathon JSON (apps with counts, tasks, deployments, info).
+//! Snapshot → Marathon JSON: apps with counts, tasks, deployments, the
+//! launch queue, groups and info.
+
+use std::collections::BTreeSet;
 
 use drover_time::Timestamp;
 use sched_core::app::AppSpec;
+use sched_core::deployment::Deployment;
 use sched_core::format_version;
 use sched_core::ids::AppId;
 use sched_core::instance::{Instance, TaskState};
+use sched_core::placement::Reason;
 use sched_core::scheduler::Snapshot;
 use serde_json::{Value, json};
 
@@ -16,7 +21,7 @@ fn time(t: Option<Timestamp>) -> Value {
 }
 
 /// One task in Marathon's task shape.
-fn task_json(inst: &Instance, snap: &Snapshot) -> Option<Value> {
+pub(crate) fn task_json(inst: &Instance, snap: &Snapshot) -> Option<Value> {
     let task = inst.active_task()?;
     let service_ports = snap.apps.get(&inst.app_id).map(AppSpec::service_ports).unwrap_or_default();
     let health: Vec<Value> = task
@@ -60,23 +65,17 @@ pub(crate) fn app_tasks(snap: &Snapshot, app: &AppId) -> Vec<Value> {
     snap.app_instances(app).filter_map(|i| task_json(i, snap)).collect()
 }
 
-/// Every task, optionally of one state.
-pub(crate) fn all_tasks(snap: &Snapshot, state: Option<TaskState>) -> Vec<Value> {
+/// Every task, optionally only those in `states`.
+pub(crate) fn all_tasks(snap: &Snapshot, states: &[TaskState]) -> Vec<Value> {
     snap.instances
         .values()
-        .filter(|i| state.is_none_or(|s| i.active_task().is_some_and(|t| t.state == s)))
+        .filter(|i| states.is_empty() || i.active_task().is_some_and(|t| states.contains(&t.state)))
         .filter_map(|i| task_json(i, snap))
         .collect()
 }
 
 /// An app with Marathon's read-only additions.
-pub(crate) fn app_info(
-    app: &AppSpec,
-    snap: &Snapshot,
-    tasks: bool,
-    last_failure: bool,
-    _now: Timestamp,
-) -> Value {
+pub(crate) fn app_info(app: &AppSpec, snap: &Snapshot, tasks: bool, last_failure: bool) -> Value {
     let mut m = render_app(app);
     let (mut staged, mut running, mut healthy, mut unhealthy) = (0u32, 0u32, 0u32, 0u32);
     for t in snap.app_instances(&app.id).filter_map(Instance::active_task) {
@@ -95,12 +94,8 @@ pub(crate) fn app_info(
     m.insert("tasksRunning".into(), json!(running));
     m.insert("tasksHealthy".into(), json!(healthy));
     m.insert("tasksUnhealthy".into(), json!(unhealthy));
-    let deployments: Vec<Value> = snap
-        .deployments
-        .values()
-        .filter(|d| d.app_id == app.id)
-        .map(|d| json!({"id": d.id}))
-        .collect();
+    let deployments: Vec<Value> =
+        snap.deployments_of(&app.id).map(|d| json!({"id": d.id})).collect();
     m.insert("deployments".into(), json!(deployments));
     if tasks {
         m.insert("tasks".into(), json!(app_tasks(snap, &app.id)));
@@ -123,26 +118,128 @@ pub(crate) fn app_info(
     json!(m)
 }
 
+/// One deployment in Marathon's `DeploymentStepInfo` shape.
+pub(crate) fn deployment(d: &Deployment) -> Value {
+    let affected: Vec<&str> = d.affected_apps().map(AppId::as_str).collect();
+    let steps: Vec<Value> = d
+        .steps
+        .iter()
+        .map(|s| json!({"actions": s.iter().map(|a| json!({"action": a.action.name(), "app": a.app.as_str()})).collect::<Vec<_>>()}))
+        .collect();
+    let current: Vec<Value> = d
+        .current_actions()
+        .iter()
+        .map(|a| json!({"action": a.action.name(), "app": a.app.as_str(), "readinessCheckResults": []}))
+        .collect();
+    json!({
+        "id": d.id,
+        "version": format_version(d.version),
+        "affectedApps": affected,
+        "affectedPods": [],
+        "steps": steps,
+        "currentActions": current,
+        "currentStep": (d.current_step + 1).min(d.steps.len().max(1)),
+        "totalSteps": d.steps.len(),
+    })
+}
+
 /// `GET /v2/deployments`.
 pub(crate) fn deployments(snap: &Snapshot) -> Value {
-    let list: Vec<Value> = snap
-        .deployments
-        .values()
-        .map(|d| {
-            let action = json!({"action": d.action.name(), "app": d.app_id.as_str()});
+    json!(snap.deployments.values().map(deployment).collect::<Vec<_>>())
+}
+
+/// Every reason Marathon reports in `rejectSummaryLastOffers`.
+const REASONS: &[(&str, Option<Reason>)] = &[
+    ("UnfulfilledRole", None),
+    ("UnfulfilledConstraint", None),
+    ("NoCorrespondingReservationFound", None),
+    ("AgentMaintenance", None),
+    ("InsufficientCpus", Some(Reason::InsufficientCpus)),
+    ("InsufficientMemory", Some(Reason::InsufficientMemory)),
+    ("InsufficientDisk", Some(Reason::InsufficientDisk)),
+    ("InsufficientGpus", Some(Reason::InsufficientGpus)),
+    ("InsufficientPorts", Some(Reason::InsufficientPorts)),
+    ("DeclinedScarceResources", None),
+];
+
+/// `GET /v2/queue`: apps with instances waiting to launch.
+pub(crate) fn queue(snap: &Snapshot, now: Timestamp) -> Value {
+    let mut waiting: BTreeSet<&AppId> = BTreeSet::new();
+    for i in snap.instances.values().filter(|i| i.needs_launch()) {
+        if snap.apps.contains_key(&i.app_id) {
+            waiting.insert(&i.app_id);
+        }
+    }
+    let items: Vec<Value> = waiting
+        .into_iter()
+        .filter_map(|id| snap.apps.get(id).map(|app| (id, app)))
+        .map(|(id, app)| {
+            let count = snap.app_instances(id).filter(|i| i.needs_launch()).count();
+            let delay = snap.delays.get(id).filter(|d| d.until > now);
+            let left = delay.map_or(0.0, |d| d.until.since(now).as_secs_f64());
+            let report = snap.queue.get(id).cloned().unwrap_or_default();
+            let processed = report.processed_offers;
+            let summary: Vec<Value> = REASONS
+                .iter()
+                .map(|(name, reason)| {
+                    let declined = reason.and_then(|r| report.rejected.get(&r)).copied().unwrap_or(0);
+                    json!({"reason": name, "declined": declined, "processed": processed})
+                })
+                .collect();
+            let mut app_json = app_info(app, snap, false, false);
+            if let Some(obj) = app_json.as_object_mut() {
+                obj.remove("deployments");
+            }
             json!({
-                "id": d.id,
-                "version": format_version(d.version),
-                "affectedApps": [d.app_id.as_str()],
-                "affectedPods": [],
-                "steps": [{"actions": [action]}],
-                "currentActions": [{"action": d.action.name(), "app": d.app_id.as_str(), "readinessCheckResults": []}],
-                "currentStep": 1,
-                "totalSteps": 1,
+                "app": app_json,
+                "count": count,
+                "role": "*",
+                "delay": {"timeLeftSeconds": left.ceil() as u64, "overdue": delay.is_none()},
+                "since": format_version(if snap.queue.contains_key(id) { report.since } else { now }),
+                "processedOffersSummary": {
+                    "processedOffersCount": report.processed_offers,
+                    "unusedOffersCount": report.unused_offers,
+                    "lastUnusedOfferAt": time(report.last_unused_at),
+                    "lastUsedOfferAt": time(report.last_used_at),
+                    "rejectSummaryLastOffers": summary,
+                    "rejectSummaryLaunchAttempt": [],
+                },
             })
         })
         .collect();
-    json!(list)
+    json!({"queue": items})
+}
+
+/// The group `path` (`""` = root) with its apps and subgroups, or `None`
+/// when no app lives beneath it.
+pub(crate) fn group(snap: &Snapshot, path: &str, tasks: bool) -> Option<Value> {
+    let inside: Vec<&AppSpec> =
+        snap.apps.values().filter(|a| a.id.is_in_group(path) && a.id.as_str() != path).collect();
+    if inside.is_empty() && !path.is_empty() {
+        return None;
+    }
+    let depth = if path.is_empty() { 0 } else { path.matches('/').count() };
+    let mut apps = Vec::new();
+    let mut subgroups: BTreeSet<String> = BTreeSet::new();
+    for a in &inside {
+        let segments: Vec<&str> = a.id.as_str().split('/').skip(1).collect();
+        if segments.len() == depth + 1 {
+            apps.push(app_info(a, snap, tasks, false));
+        } else {
+            subgroups.insert(format!("/{}", segments[..=depth].join("/")));
+        }
+    }
+    let groups: Vec<Value> = subgroups.iter().filter_map(|g| group(snap, g, tasks)).collect();
+    let version = inside.iter().map(|a| a.version).max().unwrap_or(Timestamp::EPOCH);
+    Some(json!({
+        "id": if path.is_empty() { "/" } else { path },
+        "apps": apps,
+        "groups": groups,
+        "pods": [],
+        "dependencies": [],
+        "version": format_version(version),
+        "enforceRole": false,
+    }))
 }
 
 /// `GET /v2/info`.

@@ -9,6 +9,7 @@ use axum::http::Request;
 use drover_time::{ManualClock, Timestamp};
 use http_body_util::BodyExt;
 use sched_core::scheduler::{CoreConfig, Effect, Scheduler, StoredState};
+use serde_json::Value;
 use tower::ServiceExt;
 
 use super::*;
@@ -174,7 +175,18 @@ async fn validation_failures_are_422_with_details_and_change_nothing() {
 async fn put_scales_partially_and_creates_when_missing() {
     let s = state();
     call(&s, "POST", "/v2/apps", r#"{"id":"web","cmd":"sleep 1","instances":1,"mem":64}"#).await;
+    // Without Mesos the creation never finishes, so its deployment holds the app.
     let r = call(&s, "PUT", "/v2/apps/web", r#"{"instances":3}"#).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    let first = call(&s, "GET", "/v2/deployments", "").await.body[0]["id"].clone();
+    assert_eq!(r.body["deployments"], json!([{"id": first}]));
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("App is locked by one or more deployments.")
+    );
+    let r = call(&s, "PUT", "/v2/apps/web?force=true", r#"{"instances":3}"#).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert!(r.body["deploymentId"].is_string());
     assert!(r.body["version"].is_string());
@@ -185,7 +197,7 @@ async fn put_scales_partially_and_creates_when_missing() {
     let r = call(&s, "PUT", "/v2/apps/fresh", r#"{"cmd":"sleep 1"}"#).await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert_eq!(r.headers["location"], "/v2/apps/fresh");
-    let r = call(&s, "PUT", "/v2/apps/web", r#"{"instances":-2}"#).await;
+    let r = call(&s, "PUT", "/v2/apps/web?force=true", r#"{"instances":-2}"#).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(call(&s, "GET", "/v2/apps/web", "").await.body["app"]["instances"], 3);
 }
@@ -219,4 +231,53 @@ async fn ping_info_tasks_and_unknown_routes() {
     assert_eq!(call(&s, "GET", "/v2/leader", "").await.body, json!({"leader": "127.0.0.1:8080"}));
     let r = call(&s, "GET", "/v2/deployments", "").await;
     assert_eq!(r.body, json!([]));
+}
+
+#[tokio::test]
+async fn versions_groups_queue_and_deployment_cancel() {
+    let s = state();
+    call(&s, "POST", "/v2/groups", r#"{"id":"/prod","apps":[{"id":"db","cmd":"sleep 1"},{"id":"web","cmd":"sleep 1","dependencies":["db"]}]}"#).await;
+    let r = call(&s, "GET", "/v2/groups", "").await;
+    assert_eq!(r.body["id"], "/");
+    assert_eq!(r.body["groups"][0]["id"], "/prod");
+    let apps: Vec<&str> = r.body["groups"][0]["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(apps, vec!["/prod/db", "/prod/web"]);
+    let deps = call(&s, "GET", "/v2/deployments", "").await.body;
+    assert_eq!(deps.as_array().unwrap().len(), 1);
+    assert_eq!(deps[0]["totalSteps"], 2, "db first, then web: {deps}");
+    assert_eq!(deps[0]["steps"][0]["actions"][0]["app"], "/prod/db");
+    let r = call(&s, "POST", "/v2/groups/prod", r#"{"apps":[]}"#).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    // Waiting instances show in the queue.
+    let q = call(&s, "GET", "/v2/queue", "").await.body;
+    assert_eq!(q["queue"][0]["app"]["id"], "/prod/db");
+    assert_eq!(q["queue"][0]["count"], 1);
+    assert!(
+        q["queue"][0]["processedOffersSummary"]["rejectSummaryLastOffers"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 9
+    );
+    // Versions accumulate; an old one can be fetched.
+    let id = deps[0]["id"].as_str().unwrap().to_owned();
+    let r = call(&s, "DELETE", &format!("/v2/deployments/{id}?force=true"), "").await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    call(&s, "PUT", "/v2/apps/prod/db", r#"{"cmd":"sleep 2"}"#).await;
+    let versions = call(&s, "GET", "/v2/apps/prod/db/versions", "").await.body;
+    let list = versions["versions"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    let old = list[1].as_str().unwrap();
+    let v = call(&s, "GET", &format!("/v2/apps/prod/db/versions/{old}"), "").await;
+    assert_eq!(v.body["cmd"], "sleep 1");
+    let r = call(&s, "DELETE", "/v2/deployments/nope", "").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = call(&s, "DELETE", "/v2/groups/prod?force=true", "").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(call(&s, "GET", "/v2/apps", "").await.body, json!({"apps": []}));
 }

@@ -227,6 +227,25 @@ impl HealthCheckSpec {
     }
 }
 
+/// How a configuration change replaces running instances (Marathon's
+/// `upgradeStrategy`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UpgradeStrategy {
+    /// Fraction of `instances` that must stay serving, 0..=1.
+    pub minimum_health_capacity: f64,
+    /// Fraction of `instances` that may run on top, 0..=1.
+    pub maximum_over_capacity: f64,
+}
+
+impl Default for UpgradeStrategy {
+    fn default() -> Self {
+        UpgradeStrategy { minimum_health_capacity: 1.0, maximum_over_capacity: 1.0 }
+    }
+}
+
+/// The default progress deadline of a deployment (Drover's extension).
+pub const DEFAULT_PROGRESS_DEADLINE: Duration = Duration::from_secs(600);
+
 /// A validated app: everything the scheduler needs to run it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppSpec {
@@ -256,6 +275,14 @@ pub struct AppSpec {
     pub backoff: BackoffPolicy,
     /// Scale-down order.
     pub kill_selection: KillSelection,
+    /// Rolling-replacement limits.
+    pub upgrade: UpgradeStrategy,
+    /// Apps that must be deployed before this one.
+    pub dependencies: Vec<AppId>,
+    /// A deployment of this app that makes no progress for this long fails.
+    pub progress_deadline: Duration,
+    /// A failed deployment is rolled back automatically.
+    pub rollback_on_failure: bool,
     /// Time between SIGTERM and SIGKILL when a task is killed (`None` = the executor's default).
     pub kill_grace: Option<Duration>,
     /// The version: when this spec was last changed in any way.
@@ -405,6 +432,10 @@ mod tests {
             labels: BTreeMap::new(),
             backoff: BackoffPolicy::default(),
             kill_selection: KillSelection::YoungestFirst,
+            upgrade: UpgradeStrategy::default(),
+            dependencies: Vec::new(),
+            progress_deadline: DEFAULT_PROGRESS_DEADLINE,
+            rollback_on_failure: true,
             kill_grace: None,
             version: Timestamp::from_secs(1),
             last_scaling_at: Timestamp::from_secs(1),

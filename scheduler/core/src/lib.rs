@@ -7,6 +7,7 @@
 //!
 //! - [`ids`]: app, instance and task ids in Marathon's forms.
 //! - [`app`]: the validated app spec.
+//! - [`deployment`]: deployment plans and the rolling-upgrade rule.
 //! - [`instance`]: instances and their tasks.
 //! - [`offer`]: offers as the core sees them.
 //! - [`ports`]: port ranges and port assignment.
@@ -15,6 +16,7 @@
 //!   status updates into persist/call/reply effects.
 
 pub mod app;
+pub mod deployment;
 pub mod ids;
 pub mod instance;
 pub mod offer;

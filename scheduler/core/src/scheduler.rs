@@ -21,9 +21,8 @@ use std::time::Duration;
 use drover_time::{SplitMix64, Timestamp, format_uuid};
 use imbl::OrdMap;
 
-use crate::app::{
-    AppSpec, CommandSpec, ContainerSpec, HealthCheckSpec, KillSelection, NetworkMode, Resources,
-};
+use crate::app::{AppSpec, CommandSpec, ContainerSpec, HealthCheckSpec, NetworkMode, Resources};
+pub use crate::deployment::{Action as DeploymentAction, Deployment, Origin, StepAction};
 use crate::ids::{AppId, InstanceId, TaskId};
 use crate::instance::{Goal, Instance, Task, TaskState};
 use crate::offer::Offer;
@@ -40,6 +39,8 @@ pub struct CoreConfig {
     pub min_revive_interval: Duration,
     /// Time between reconciliation rounds.
     pub reconcile_interval: Duration,
+    /// Versions kept per app (besides those instances still run).
+    pub max_versions: usize,
     /// First wait for answers to an explicit reconciliation (doubles per retry).
     pub reconcile_retry: Duration,
     /// Explicit reconciliation attempts before moving on to implicit.
@@ -63,6 +64,7 @@ impl Default for CoreConfig {
             not_ready_refuse: Duration::from_secs(2),
             min_revive_interval: Duration::from_secs(5),
             reconcile_interval: Duration::from_secs(600),
+            max_versions: 50,
             reconcile_retry: Duration::from_secs(5),
             reconcile_attempts: 4,
             kill_retry: Duration::from_secs(10),
@@ -89,10 +91,18 @@ pub type RequestId = u64;
 pub enum Write {
     /// The framework id Mesos assigned.
     FrameworkId(String),
-    /// An app spec (current version).
+    /// An app spec: its current version, kept also as one of its versions.
     PutApp(AppSpec),
-    /// An app is gone.
+    /// Make a stored version current again (a rollback).
+    RestoreApp(AppSpec),
+    /// An old version is no longer kept.
+    DeleteAppVersion(AppId, Timestamp),
+    /// An app is gone, with its versions.
     DeleteApp(AppId),
+    /// A deployment and its progress.
+    PutDeployment(Box<Deployment>),
+    /// A deployment ended.
+    DeleteDeployment(String),
     /// An instance and its task record.
     PutInstance(Instance),
     /// An instance is gone.
@@ -190,24 +200,79 @@ pub enum MesosCall {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Create an app (`POST /v2/apps`); fails if it exists.
-    CreateApp(AppSpec),
-    /// Create or replace an app (`PUT /v2/apps/{id}`).
-    PutApp(AppSpec),
-    /// Delete an app and kill its tasks.
-    DeleteApp(AppId),
+    CreateApp {
+        /// The app.
+        spec: Box<AppSpec>,
+        /// Cancel deployments that lock it.
+        force: bool,
+    },
+    /// Create or replace apps in one deployment (`PUT /v2/apps[/{id}]`, groups).
+    PutApps {
+        /// The apps.
+        specs: Vec<AppSpec>,
+        /// Cancel deployments that lock them.
+        force: bool,
+    },
+    /// Delete apps and kill their tasks in one deployment.
+    DeleteApps {
+        /// The apps.
+        ids: Vec<AppId>,
+        /// Cancel deployments that lock them.
+        force: bool,
+    },
+    /// Replace every task of an app (`POST /v2/apps/{id}/restart`).
+    RestartApp {
+        /// The app.
+        id: AppId,
+        /// Cancel deployments that lock it.
+        force: bool,
+    },
+    /// Kill tasks (`DELETE /v2/apps/{id}/tasks`, `POST /v2/tasks/delete`):
+    /// relaunched, unless `scale` (the app shrinks) or `wipe` (the instance
+    /// is forgotten and replaced by a new one).
+    KillTasks {
+        /// The tasks.
+        task_ids: Vec<TaskId>,
+        /// Scale the apps down by the number killed.
+        scale: bool,
+        /// Forget the instances (a replacement gets a new instance id).
+        wipe: bool,
+        /// Cancel deployments that lock the apps (with `scale`).
+        force: bool,
+    },
+    /// Stop a deployment: roll it back, or with `force` just drop it.
+    CancelDeployment {
+        /// The deployment.
+        id: String,
+        /// Drop it without rolling back.
+        force: bool,
+    },
+    /// Forget an app's launch backoff.
+    ResetDelay(AppId),
 }
 
-/// The successful outcome of a command.
+/// A change that became a deployment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Deployed {
     /// The deployment started by the command.
     pub deployment_id: String,
-    /// The resulting app version (for a deletion: when it was deleted).
+    /// The resulting version (for a deletion: when it was deleted).
     pub version: Timestamp,
-    /// The app as stored (not for deletions).
-    pub app: Option<AppSpec>,
-    /// True when the command created the app.
+    /// The apps as stored (none for deletions).
+    pub apps: Vec<AppSpec>,
+    /// True when the command created the (single) app.
     pub created: bool,
+}
+
+/// The successful outcome of a command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// A deployment was started.
+    Deployed(Deployed),
+    /// Tasks were killed (without a deployment); the instances as they were.
+    Killed(Vec<Instance>),
+    /// Done; nothing to report (a forced cancel, a reset delay).
+    Done,
 }
 
 /// Why a command was refused. Nothing changed.
@@ -217,10 +282,74 @@ pub enum CommandError {
     AppExists(AppId),
     /// No such app.
     AppNotFound(AppId),
+    /// Running deployments hold the apps; retry with `force`.
+    Locked {
+        /// The deployments' ids.
+        deployments: Vec<String>,
+    },
+    /// No such deployment.
+    DeploymentNotFound(String),
+    /// Unknown task ids.
+    TasksNotFound(Vec<String>),
     /// The change cannot be made (e.g. no service port left).
     Invalid(String),
     /// The store refused the write; try again.
     Unavailable(String),
+}
+
+/// Something operators and clients may want to hear about (the event bus).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notification {
+    /// A task changed state (Marathon's `status_update_event`).
+    StatusUpdate {
+        /// The app.
+        app_id: AppId,
+        /// The instance.
+        instance_id: InstanceId,
+        /// The task.
+        task_id: TaskId,
+        /// Its new state.
+        state: TaskState,
+        /// The status message.
+        message: String,
+        /// Its agent.
+        agent_id: String,
+        /// The agent's host.
+        host: String,
+        /// Its host ports.
+        ports: Vec<u32>,
+        /// The app version it runs.
+        version: Timestamp,
+    },
+    /// A task's health changed (`health_status_changed_event` and
+    /// `instance_health_changed_event`).
+    HealthChanged {
+        /// The app.
+        app_id: AppId,
+        /// The instance.
+        instance_id: InstanceId,
+        /// The task.
+        task_id: TaskId,
+        /// The app version.
+        version: Timestamp,
+        /// Healthy or not.
+        alive: bool,
+    },
+    /// A deployment started or moved to its next step (`deployment_info`).
+    DeploymentInfo(Box<Deployment>),
+    /// A step finished (`deployment_step_success`).
+    DeploymentStepSuccess(Box<Deployment>),
+    /// A deployment finished (`deployment_success`).
+    DeploymentSuccess(Box<Deployment>),
+    /// A deployment failed or was canceled (`deployment_failed`).
+    DeploymentFailed {
+        /// The deployment.
+        deployment: Box<Deployment>,
+        /// Why.
+        reason: String,
+    },
+    /// An app's last instance is gone after its deletion (`app_terminated_event`).
+    AppTerminated(AppId),
 }
 
 /// Something the daemon must do.
@@ -240,8 +369,10 @@ pub enum Effect {
         /// The request.
         request: RequestId,
         /// The answer.
-        result: Result<Deployed, CommandError>,
+        result: Result<Outcome, CommandError>,
     },
+    /// Publish an event.
+    Notify(Notification),
     /// A write failed: the in-memory state may be ahead of the store. The
     /// daemon must rebuild the scheduler from the store and re-subscribe.
     Reload {
@@ -267,44 +398,6 @@ pub struct StatusUpdate {
     pub uuid: Option<Vec<u8>>,
     /// The task's health, when the update carries it.
     pub healthy: Option<bool>,
-}
-
-/// A deployment: one change to an app, complete once the app converged.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Deployment {
-    /// Its id.
-    pub id: String,
-    /// The app.
-    pub app_id: AppId,
-    /// The app version it deploys (for a stop: when it was requested).
-    pub version: Timestamp,
-    /// What it does.
-    pub action: DeploymentAction,
-}
-
-/// The kind of change a deployment makes (Marathon's action names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeploymentAction {
-    /// A new app.
-    StartApplication,
-    /// A new instance count.
-    ScaleApplication,
-    /// A new configuration: every task is replaced.
-    RestartApplication,
-    /// App deleted.
-    StopApplication,
-}
-
-impl DeploymentAction {
-    /// Marathon's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            DeploymentAction::StartApplication => "StartApplication",
-            DeploymentAction::ScaleApplication => "ScaleApplication",
-            DeploymentAction::RestartApplication => "RestartApplication",
-            DeploymentAction::StopApplication => "StopApplication",
-        }
-    }
 }
 
 /// Launch backoff state of an app.
@@ -347,13 +440,39 @@ pub struct UnknownTask {
     pub first_seen: Timestamp,
 }
 
-/// What placement last said about an app that waits to launch.
-#[derive(Debug, Clone, PartialEq)]
+/// What placement said about an app since it started waiting to launch
+/// (Marathon's `processedOffersSummary`).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct QueueReport {
-    /// The counts and reasons.
-    pub report: PlacementReport,
-    /// When the last offer was processed for it.
-    pub last_processed_at: Timestamp,
+    /// When the app started waiting.
+    pub since: Timestamp,
+    /// Offers considered.
+    pub processed_offers: u64,
+    /// Offers that took none of its instances.
+    pub unused_offers: u64,
+    /// When an offer last took an instance.
+    pub last_used_at: Option<Timestamp>,
+    /// When an offer last took none.
+    pub last_unused_at: Option<Timestamp>,
+    /// Offers rejected, by reason.
+    pub rejected: BTreeMap<placement::Reason, u64>,
+}
+
+impl QueueReport {
+    fn add(&mut self, round: &PlacementReport, now: Timestamp) {
+        self.processed_offers += u64::from(round.offers_processed);
+        let unused = round.offers_processed.saturating_sub(round.offers_used);
+        self.unused_offers += u64::from(unused);
+        if round.offers_used > 0 {
+            self.last_used_at = Some(now);
+        }
+        if unused > 0 {
+            self.last_unused_at = Some(now);
+        }
+        for (reason, n) in &round.rejected {
+            *self.rejected.entry(*reason).or_default() += u64::from(*n);
+        }
+    }
 }
 
 /// An immutable, cheaply cloned view of the scheduler's state. The API
@@ -368,6 +487,8 @@ pub struct Snapshot {
     pub apps: OrdMap<AppId, AppSpec>,
     /// Instances by id (ids sort by app, so an app's instances are adjacent).
     pub instances: OrdMap<InstanceId, Instance>,
+    /// Every kept version of each app, by version.
+    pub versions: OrdMap<AppId, OrdMap<Timestamp, AppSpec>>,
     /// Running deployments.
     pub deployments: OrdMap<String, Deployment>,
     /// Launch delays by app.
@@ -391,9 +512,28 @@ impl Snapshot {
             .map(|(_, i)| i)
     }
 
+    /// The spec an instance runs: the app version it was created for.
+    pub fn spec_of(&self, inst: &Instance) -> Option<&AppSpec> {
+        self.versions
+            .get(&inst.app_id)
+            .and_then(|v| v.get(&inst.app_version))
+            .or_else(|| self.apps.get(&inst.app_id))
+    }
+
     /// True when the instance runs the app's current configuration.
     pub fn is_current(&self, inst: &Instance) -> bool {
-        self.apps.get(&inst.app_id).is_some_and(|a| inst.app_version >= a.last_config_change_at)
+        match (self.apps.get(&inst.app_id), self.spec_of(inst)) {
+            (Some(app), Some(spec)) => spec.last_config_change_at == app.last_config_change_at,
+            _ => false,
+        }
+    }
+
+    /// The deployments that hold `app`.
+    pub fn deployments_of<'a>(
+        &'a self,
+        app: &'a AppId,
+    ) -> impl Iterator<Item = &'a Deployment> + 'a {
+        self.deployments.values().filter(move |d| d.target.contains_key(app))
     }
 }
 
@@ -402,10 +542,14 @@ impl Snapshot {
 pub struct StoredState {
     /// The framework id, if Mesos ever assigned one.
     pub framework_id: Option<String>,
-    /// Apps.
+    /// Apps (current versions).
     pub apps: Vec<AppSpec>,
+    /// Kept versions of the apps (current ones included).
+    pub versions: Vec<AppSpec>,
     /// Instances.
     pub instances: Vec<Instance>,
+    /// Deployments in progress.
+    pub deployments: Vec<Deployment>,
 }
 
 #[derive(Debug, Default)]
@@ -466,8 +610,15 @@ impl Scheduler {
     /// A scheduler resuming from `stored`. `seed` drives id generation.
     pub fn new(config: CoreConfig, stored: StoredState, seed: u64, now: Timestamp) -> Self {
         let mut state = Snapshot { framework_id: stored.framework_id, ..Snapshot::default() };
+        for app in stored.versions {
+            state.versions.entry(app.id.clone()).or_default().insert(app.version, app);
+        }
         for app in stored.apps {
+            state.versions.entry(app.id.clone()).or_default().insert(app.version, app.clone());
             state.apps.insert(app.id.clone(), app);
+        }
+        for d in stored.deployments {
+            state.deployments.insert(d.id.clone(), d);
         }
         let mut wanting = BTreeSet::new();
         for inst in stored.instances {
@@ -525,37 +676,6 @@ impl Scheduler {
 
     // ----- inputs -------------------------------------------------------
 
-    /// A user command. The reply comes as an [`Effect::Reply`] for `request`.
-    pub fn handle_command(&mut self, request: RequestId, command: Command, now: Timestamp) {
-        let result = match command {
-            Command::CreateApp(spec) => {
-                if self.state.apps.contains_key(&spec.id) {
-                    Err(CommandError::AppExists(spec.id))
-                } else {
-                    self.assign_service_ports(spec).map(|spec| self.create_app(spec, now))
-                }
-            }
-            Command::PutApp(spec) => match self.state.apps.get(&spec.id).cloned() {
-                None => self.assign_service_ports(spec).map(|spec| self.create_app(spec, now)),
-                Some(old) => {
-                    self.assign_service_ports(spec).map(|spec| self.update_app(old, spec, now))
-                }
-            },
-            Command::DeleteApp(id) => match self.state.apps.get(&id).cloned() {
-                None => Err(CommandError::AppNotFound(id)),
-                Some(app) => Ok(self.delete_app(app, now)),
-            },
-        };
-        match result {
-            Ok((writes, deployed)) => {
-                let reply = Effect::Reply { request, result: Ok(deployed) };
-                self.persist(writes, vec![reply], Some(request), Vec::new());
-            }
-            Err(e) => self.effects.push_back(Effect::Reply { request, result: Err(e) }),
-        }
-        self.update_offer_interest(now);
-    }
-
     /// SUBSCRIBED arrived.
     pub fn handle_subscribed(&mut self, framework_id: String, now: Timestamp) {
         self.state.subscribed = true;
@@ -601,8 +721,13 @@ impl Scheduler {
             return;
         }
         let plan = placement::place(&offers, &requests, &self.pipeline);
-        for (app, report) in plan.reports {
-            self.state.queue.insert(app, QueueReport { report, last_processed_at: now });
+        for (app, round) in &plan.reports {
+            let entry = self
+                .state
+                .queue
+                .entry(app.clone())
+                .or_insert_with(|| QueueReport { since: now, ..QueueReport::default() });
+            entry.add(round, now);
         }
         let mut by_offer: BTreeMap<usize, Vec<(InstanceId, Vec<u32>)>> = BTreeMap::new();
         for p in plan.placements {
@@ -662,6 +787,7 @@ impl Scheduler {
         };
         self.persist(writes, ack, None, Vec::new());
         self.finish_reconciliation_if_done(now);
+        self.drive_deployments(now);
         self.update_offer_interest(now);
     }
 
@@ -761,167 +887,8 @@ impl Scheduler {
             .is_some_and(|id| id.as_str().starts_with(start.as_str()))
     }
 
-    // ----- commands -----------------------------------------------------
-
-    /// Gives every service port 0 of `spec` the lowest port in
-    /// [`SERVICE_PORTS`] that no other app uses.
-    fn assign_service_ports(&self, mut spec: AppSpec) -> Result<AppSpec, CommandError> {
-        let used: BTreeSet<u32> = self
-            .state
-            .apps
-            .values()
-            .filter(|a| a.id != spec.id)
-            .flat_map(AppSpec::service_ports)
-            .collect();
-        let mut taken: BTreeSet<u32> =
-            spec.service_ports().into_iter().filter(|p| *p != 0).collect();
-        let mut next = || {
-            let p = SERVICE_PORTS.clone().find(|p| !used.contains(p) && !taken.contains(p));
-            if let Some(p) = p {
-                taken.insert(p);
-            }
-            p
-        };
-        let exhausted = || CommandError::Invalid("no service port is left in 10000-20000".into());
-        match spec.network {
-            NetworkMode::Host => {
-                for d in spec.port_definitions.iter_mut().filter(|d| d.port == 0) {
-                    d.port = next().ok_or_else(exhausted)?;
-                }
-            }
-            NetworkMode::Bridge => {
-                for m in spec
-                    .container
-                    .iter_mut()
-                    .flat_map(|c| c.port_mappings.iter_mut())
-                    .filter(|m| m.service_port == 0)
-                {
-                    m.service_port = next().ok_or_else(exhausted)?;
-                }
-            }
-        }
-        Ok(spec)
-    }
-
     fn new_instance_id(&mut self, app: &AppId) -> InstanceId {
         InstanceId::new(app, &format_uuid(&self.rng.uuid_v4()))
-    }
-
-    fn new_deployment(
-        &mut self,
-        app: &AppId,
-        version: Timestamp,
-        action: DeploymentAction,
-    ) -> String {
-        let id = format_uuid(&self.rng.uuid_v4());
-        // A newer change supersedes whatever deployment held the app.
-        let old: Vec<String> = self
-            .state
-            .deployments
-            .iter()
-            .filter(|(_, d)| &d.app_id == app)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in old {
-            self.state.deployments.remove(&k);
-        }
-        self.state.deployments.insert(
-            id.clone(),
-            Deployment { id: id.clone(), app_id: app.clone(), version, action },
-        );
-        id
-    }
-
-    fn next_version(&self, app: &AppId, now: Timestamp) -> Timestamp {
-        match self.state.apps.get(app) {
-            Some(old) if old.version >= now => old.version.plus(Duration::from_millis(1)),
-            _ => now,
-        }
-    }
-
-    fn create_app(&mut self, mut spec: AppSpec, now: Timestamp) -> (Vec<Write>, Deployed) {
-        let version = self.next_version(&spec.id, now);
-        spec.version = version;
-        spec.last_scaling_at = version;
-        spec.last_config_change_at = version;
-        let mut writes = vec![Write::PutApp(spec.clone())];
-        writes.extend(self.add_instances(&spec, spec.instances));
-        self.state.apps.insert(spec.id.clone(), spec.clone());
-        self.state.delays.remove(&spec.id);
-        let deployment_id =
-            self.new_deployment(&spec.id, version, DeploymentAction::StartApplication);
-        self.check_deployments(&spec.id);
-        (writes, Deployed { deployment_id, version, app: Some(spec), created: true })
-    }
-
-    fn update_app(
-        &mut self,
-        old: AppSpec,
-        mut spec: AppSpec,
-        now: Timestamp,
-    ) -> (Vec<Write>, Deployed) {
-        let version = self.next_version(&spec.id, now);
-        spec.version = version;
-        let restart = old.config_differs(&spec);
-        spec.last_scaling_at =
-            if spec.instances != old.instances || restart { version } else { old.last_scaling_at };
-        spec.last_config_change_at = if restart { version } else { old.last_config_change_at };
-        let mut writes = vec![Write::PutApp(spec.clone())];
-        self.state.apps.insert(spec.id.clone(), spec.clone());
-        let action = if restart {
-            // Replace every task with one of the new version.
-            self.state.delays.remove(&spec.id);
-            let old_ids: Vec<InstanceId> = self
-                .state
-                .app_instances(&spec.id)
-                .filter(|i| i.goal == Goal::Running)
-                .map(|i| i.id.clone())
-                .collect();
-            for id in old_ids {
-                writes.extend(self.decommission(&id, now));
-            }
-            writes.extend(self.add_instances(&spec, spec.instances));
-            DeploymentAction::RestartApplication
-        } else {
-            // A scale keeps the running instances: they still run the
-            // current configuration (`last_config_change_at` is unchanged).
-            let running: Vec<Instance> = self
-                .state
-                .app_instances(&spec.id)
-                .filter(|i| i.goal == Goal::Running)
-                .cloned()
-                .collect();
-            let have = u32::try_from(running.len()).unwrap_or(u32::MAX);
-            if spec.instances > have {
-                writes.extend(self.add_instances(&spec, spec.instances - have));
-            } else if spec.instances < have {
-                let victims =
-                    select_victims(&running, (have - spec.instances) as usize, spec.kill_selection);
-                for id in victims {
-                    writes.extend(self.decommission(&id, now));
-                }
-            }
-            DeploymentAction::ScaleApplication
-        };
-        let deployment_id = self.new_deployment(&spec.id, version, action);
-        self.check_deployments(&spec.id);
-        (writes, Deployed { deployment_id, version, app: Some(spec), created: false })
-    }
-
-    fn delete_app(&mut self, app: AppSpec, now: Timestamp) -> (Vec<Write>, Deployed) {
-        let mut writes = vec![Write::DeleteApp(app.id.clone())];
-        self.state.apps.remove(&app.id);
-        self.state.delays.remove(&app.id);
-        self.state.queue.remove(&app.id);
-        self.state.last_failures.remove(&app.id);
-        let ids: Vec<InstanceId> =
-            self.state.app_instances(&app.id).map(|i| i.id.clone()).collect();
-        for id in ids {
-            writes.extend(self.decommission(&id, now));
-        }
-        let deployment_id = self.new_deployment(&app.id, now, DeploymentAction::StopApplication);
-        self.check_deployments(&app.id);
-        (writes, Deployed { deployment_id, version: now, app: None, created: false })
     }
 
     fn add_instances(&mut self, spec: &AppSpec, count: u32) -> Vec<Write> {
@@ -970,7 +937,9 @@ impl Scheduler {
             .filter_map(|id| self.state.instances.get(id))
             .filter(|i| self.state.delays.get(&i.app_id).is_none_or(|d| d.until <= now))
             .filter_map(|i| {
-                let app = self.state.apps.get(&i.app_id)?;
+                // Instances of deleted apps never launch.
+                self.state.apps.get(&i.app_id)?;
+                let app = self.state.spec_of(i)?;
                 Some(Request {
                     instance: i.id.clone(),
                     app: i.app_id.clone(),
@@ -987,9 +956,8 @@ impl Scheduler {
         let instances: Vec<InstanceId> = placed.iter().map(|(id, _)| id.clone()).collect();
         for (id, host_ports) in placed {
             let Some(mut inst) = self.state.instances.get(&id).cloned() else { continue };
-            let Some(app) = self.state.apps.get(&inst.app_id).cloned() else { continue };
+            let Some(app) = self.state.spec_of(&inst).cloned() else { continue };
             inst.incarnation += 1;
-            inst.app_version = app.version;
             let task_id = inst.id.task_id(inst.incarnation);
             let executor_id = format!("drover-executor.{task_id}");
             inst.task = Some(Task {
@@ -1094,10 +1062,17 @@ impl Scheduler {
             // Terminal is final; a late duplicate changes nothing.
             return Vec::new();
         }
-        let mut changed = task.state != status.state || task.message != status.message;
+        let state_changed = task.state != status.state;
+        let mut changed = state_changed || task.message != status.message;
+        let mut health_flip = None;
         if let Some(healthy) = status.healthy {
             let health = task.health.get_or_insert_with(Default::default);
-            changed |= health.alive != healthy || health.last_success.is_none() && healthy;
+            let flipped = health.alive != healthy
+                || health.last_success.is_none() && health.last_failure.is_none();
+            changed |= flipped;
+            if flipped {
+                health_flip = Some(healthy);
+            }
             let cause = if healthy { None } else { status.message.as_deref() };
             health.record(healthy, cause, now);
         }
@@ -1114,10 +1089,31 @@ impl Scheduler {
         }
         let ended = task.state.needs_replacement();
         let task = task.clone();
+        if state_changed {
+            self.notify(Notification::StatusUpdate {
+                app_id: inst.app_id.clone(),
+                instance_id: inst.id.clone(),
+                task_id: task.id.clone(),
+                state: task.state,
+                message: task.message.clone().unwrap_or_default(),
+                agent_id: task.agent_id.clone(),
+                host: task.hostname.clone(),
+                ports: task.host_ports.clone(),
+                version: inst.app_version,
+            });
+        }
+        if let Some(alive) = health_flip {
+            self.notify(Notification::HealthChanged {
+                app_id: inst.app_id.clone(),
+                instance_id: inst.id.clone(),
+                task_id: task.id.clone(),
+                version: inst.app_version,
+                alive,
+            });
+        }
         if ended {
             if inst.goal == Goal::Decommissioned {
                 self.remove_instance(&inst.id);
-                self.check_deployments(&inst.app_id);
                 return vec![Write::DeleteInstance(inst.id)];
             }
             self.on_task_ended(&inst, &task, now);
@@ -1126,7 +1122,6 @@ impl Scheduler {
             return Vec::new();
         }
         self.put_instance(inst.clone());
-        self.check_deployments(&inst.app_id);
         vec![Write::PutInstance(inst)]
     }
 
@@ -1256,12 +1251,6 @@ impl Scheduler {
                 self.call(call);
             }
         }
-        // Deployments that converged are done.
-        let apps: BTreeSet<AppId> =
-            self.state.deployments.values().map(|d| d.app_id.clone()).collect();
-        for app in apps {
-            self.check_deployments(&app);
-        }
         // A delay that expired makes work appear.
         let expired: Vec<AppId> = self
             .state
@@ -1276,44 +1265,14 @@ impl Scheduler {
             }
         }
         self.persist(writes, Vec::new(), None, Vec::new());
-    }
-
-    /// Removes the app's deployment once the app has converged.
-    fn check_deployments(&mut self, app_id: &AppId) {
-        let Some((id, dep)) = self.state.deployments.iter().find(|(_, d)| &d.app_id == app_id)
-        else {
-            return;
-        };
-        let done = match self.state.apps.get(app_id) {
-            None => self.state.app_instances(app_id).next().is_none(),
-            Some(app) => {
-                let mut running = 0u32;
-                let mut others = false;
-                for i in self.state.app_instances(app_id) {
-                    let current = i.app_version >= app.last_config_change_at;
-                    let ready = |t: &Task| {
-                        t.state == TaskState::Running
-                            && (app.health_checks.is_empty()
-                                || t.health.as_ref().is_some_and(|h| h.alive))
-                    };
-                    let ok =
-                        i.goal == Goal::Running && current && i.active_task().is_some_and(ready);
-                    if ok {
-                        running += 1;
-                    } else if i.goal == Goal::Decommissioned || !current {
-                        others = true;
-                    }
-                }
-                running >= app.instances && !others && dep.version <= app.version
-            }
-        };
-        if done {
-            let id = id.clone();
-            self.state.deployments.remove(&id);
-        }
+        self.drive_deployments(now);
     }
 
     // ----- effects ------------------------------------------------------
+
+    fn notify(&mut self, n: Notification) {
+        self.effects.push_back(Effect::Notify(n));
+    }
 
     fn call(&mut self, call: MesosCall) {
         self.emit(Effect::Call(call));
@@ -1356,29 +1315,8 @@ fn kill_call(task: &Task) -> MesosCall {
     MesosCall::Kill { task_id: task.id.clone(), agent_id: Some(task.agent_id.clone()), grace: None }
 }
 
-/// Picks `count` instances to remove on scale-down: never-launched ones
-/// first, then staging before running, then by the app's kill selection.
-fn select_victims(
-    instances: &[Instance],
-    count: usize,
-    selection: KillSelection,
-) -> Vec<InstanceId> {
-    let mut ranked: Vec<&Instance> = instances.iter().collect();
-    ranked.sort_by(|a, b| {
-        let key = |i: &Instance| match i.active_task() {
-            None => (0, Timestamp::EPOCH),
-            Some(t) if t.state != TaskState::Running => (1, t.staged_at),
-            Some(t) => (2, t.started_at.unwrap_or(t.staged_at)),
-        };
-        let (ra, ta) = key(a);
-        let (rb, tb) = key(b);
-        ra.cmp(&rb).then_with(|| match selection {
-            KillSelection::YoungestFirst => tb.cmp(&ta),
-            KillSelection::OldestFirst => ta.cmp(&tb),
-        })
-    });
-    ranked.into_iter().take(count).map(|i| i.id.clone()).collect()
-}
+mod commands;
+mod deploy;
 
 #[cfg(test)]
 mod tests;

@@ -19,7 +19,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Run the scheduler against a Mesos master and serve the API.
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
     /// Start a real local Mesos cluster and Drover against it, until Ctrl-C.
     Dev(dev::DevArgs),
 }
@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
     init_tracing();
     match cli.command {
         Cmd::Serve(args) => {
-            let config = args.resolve()?;
+            let config = (*args).resolve()?;
             serve::run(config, shutdown_signal()).await
         }
         Cmd::Dev(args) => dev::run(args).await,

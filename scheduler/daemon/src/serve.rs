@@ -20,7 +20,8 @@ use mesos_wire::scheduler::{SCHEDULER_PATH, SubscriptionConfig};
 use mesos_wire::{ContentType, Endpoint};
 use sched_api::{ApiState, CommandRequest, ServerInfo};
 use sched_core::scheduler::{
-    CommandError, CoreConfig, Deployed, Effect, PersistToken, Scheduler, Snapshot, Write,
+    CommandError, CoreConfig, Effect, Notification, Outcome, PersistToken, Scheduler, Snapshot,
+    Write,
 };
 use sched_store::{MemStore, Store};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -163,6 +164,7 @@ pub(crate) async fn run(
         next_request: 1,
         snap_tx,
         subscribed: None,
+        events: tokio::sync::broadcast::channel(1024).0,
     };
     let mut shutdown = Box::pin(shutdown);
     let stop = async move {
@@ -199,7 +201,9 @@ struct MainLoop {
     mesos: SchedulerHandle,
     executor: ExecutorSettings,
     persist_tx: mpsc::Sender<PersistJob>,
-    replies: BTreeMap<u64, oneshot::Sender<Result<Deployed, CommandError>>>,
+    replies: BTreeMap<u64, oneshot::Sender<Result<Outcome, CommandError>>>,
+    /// Notifications for event-stream clients (bounded; slow readers lag).
+    events: tokio::sync::broadcast::Sender<Arc<Notification>>,
     next_request: u64,
     snap_tx: watch::Sender<Arc<Snapshot>>,
     /// The framework id while subscribed.
@@ -336,6 +340,10 @@ impl MainLoop {
                             Err(_) => tracing::warn!(call = %kind, "A Mesos call was dropped."),
                         }
                     });
+                }
+                Effect::Notify(n) => {
+                    // No receiver is fine: nobody listens.
+                    let _ = self.events.send(Arc::new(n));
                 }
                 Effect::Reply { request, result } => {
                     if let Some(tx) = self.replies.remove(&request) {

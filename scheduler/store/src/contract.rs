@@ -9,6 +9,7 @@ use sched_core::app::{
     AppSpec, BackoffPolicy, CommandSpec, ContainerSpec, HealthCheckSpec, HealthProtocol,
     KillSelection, NetworkMode, PortDefinition, Resources,
 };
+use sched_core::deployment::{Action, Deployment, Origin, StepAction};
 use sched_core::ids::{AppId, InstanceId};
 use sched_core::instance::{Goal, Health, Instance, Task, TaskState};
 use sched_core::scheduler::Write;
@@ -64,6 +65,13 @@ pub fn sample_app(id: &str, instances: u32) -> AppSpec {
             max: Duration::from_secs(60),
         },
         kill_selection: KillSelection::OldestFirst,
+        upgrade: sched_core::app::UpgradeStrategy {
+            minimum_health_capacity: 0.5,
+            maximum_over_capacity: 0.25,
+        },
+        dependencies: Vec::new(),
+        progress_deadline: std::time::Duration::from_secs(600),
+        rollback_on_failure: true,
         kill_grace: Some(Duration::from_secs(7)),
         version: Timestamp::from_millis(5),
         last_scaling_at: Timestamp::from_millis(5),
@@ -101,6 +109,23 @@ pub fn sample_instance(app: &AppSpec, uuid: &str) -> Instance {
         app_version: app.version,
         app_id: app.id.clone(),
         id,
+    }
+}
+
+/// A sample deployment restarting `app`.
+pub fn sample_deployment(app: &AppSpec) -> Deployment {
+    let mut target = app.clone();
+    target.version = Timestamp::from_millis(99);
+    Deployment {
+        id: "d-1".into(),
+        version: Timestamp::from_millis(99),
+        steps: vec![vec![StepAction { action: Action::RestartApplication, app: app.id.clone() }]],
+        current_step: 0,
+        original: [(app.id.clone(), Some(app.clone()))].into_iter().collect(),
+        target: [(app.id.clone(), Some(target))].into_iter().collect(),
+        last_progress_at: Timestamp::from_millis(99),
+        progress_mark: vec![(1, 2, 3)],
+        origin: Origin::User,
     }
 }
 
@@ -163,6 +188,38 @@ pub async fn run<S: Store>(store: &S) {
     let s = store.load().await.expect("load");
     assert!(s.apps.is_empty());
     assert_eq!(s.instances.len(), 1);
+
+    // Versions are kept apart from the current app, and can be pruned.
+    let mut v1 = sample_app("/v", 1);
+    v1.version = Timestamp::from_millis(100);
+    let mut v2 = v1.clone();
+    v2.version = Timestamp::from_millis(200);
+    v2.instances = 2;
+    store.commit(&[Write::PutApp(v1.clone()), Write::PutApp(v2.clone())]).await.expect("commit");
+    let s = store.load().await.expect("load");
+    assert_eq!(s.apps.iter().find(|a| a.id == v1.id), Some(&v2));
+    let versions: Vec<i64> =
+        s.versions.iter().filter(|a| a.id == v1.id).map(|a| a.version.as_millis()).collect();
+    assert_eq!(versions, vec![100, 200]);
+    store
+        .commit(&[
+            Write::RestoreApp(v1.clone()),
+            Write::DeleteAppVersion(v1.id.clone(), v2.version),
+        ])
+        .await
+        .expect("commit");
+    let s = store.load().await.expect("load");
+    assert_eq!(s.apps.iter().find(|a| a.id == v1.id), Some(&v1));
+    assert_eq!(s.versions.iter().filter(|a| a.id == v1.id).count(), 1);
+    store.commit(&[Write::DeleteApp(v1.id.clone())]).await.expect("commit");
+    assert!(store.load().await.expect("load").versions.iter().all(|a| a.id != v1.id));
+
+    // Deployments are stored and removed.
+    let d = sample_deployment(&app);
+    store.commit(&[Write::PutDeployment(Box::new(d.clone()))]).await.expect("commit");
+    assert_eq!(store.load().await.expect("load").deployments, vec![d.clone()]);
+    store.commit(&[Write::DeleteDeployment(d.id.clone())]).await.expect("commit");
+    assert!(store.load().await.expect("load").deployments.is_empty());
 
     // The framework id can be replaced.
     store.commit(&[Write::FrameworkId("fw-2".into())]).await.expect("commit");

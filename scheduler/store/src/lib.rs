@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Mutex;
 
+use drover_time::Timestamp;
 use sched_core::app::AppSpec;
+use sched_core::deployment::Deployment;
 use sched_core::ids::{AppId, InstanceId};
 use sched_core::instance::Instance;
 use sched_core::scheduler::{StoredState, Write};
@@ -47,18 +49,31 @@ pub trait Store: Send + Sync + 'static {
 struct Tables {
     framework_id: Option<String>,
     apps: BTreeMap<AppId, AppSpec>,
+    versions: BTreeMap<(AppId, Timestamp), AppSpec>,
     instances: BTreeMap<InstanceId, Instance>,
+    deployments: BTreeMap<String, Deployment>,
 }
 
 impl Tables {
     fn apply(&mut self, write: &Write) {
         match write {
             Write::FrameworkId(id) => self.framework_id = Some(id.clone()),
-            Write::PutApp(app) => {
+            Write::PutApp(app) | Write::RestoreApp(app) => {
                 self.apps.insert(app.id.clone(), app.clone());
+                self.versions.insert((app.id.clone(), app.version), app.clone());
+            }
+            Write::DeleteAppVersion(id, version) => {
+                self.versions.remove(&(id.clone(), *version));
             }
             Write::DeleteApp(id) => {
                 self.apps.remove(id);
+                self.versions.retain(|(app, _), _| app != id);
+            }
+            Write::PutDeployment(d) => {
+                self.deployments.insert(d.id.clone(), (**d).clone());
+            }
+            Write::DeleteDeployment(id) => {
+                self.deployments.remove(id);
             }
             Write::PutInstance(inst) => {
                 self.instances.insert(inst.id.clone(), inst.clone());
@@ -101,7 +116,9 @@ impl Store for MemStore {
         Ok(StoredState {
             framework_id: t.framework_id,
             apps: t.apps.into_values().collect(),
+            versions: t.versions.into_values().collect(),
             instances: t.instances.into_values().collect(),
+            deployments: t.deployments.into_values().collect(),
         })
     }
 

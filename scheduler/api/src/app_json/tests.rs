@@ -243,6 +243,35 @@ fn rendered_apps_parse_back_to_the_same_spec() {
 }
 
 #[test]
+fn upgrade_strategy_dependencies_and_deadline_are_read() {
+    let app = parse(
+        json!({"id": "/prod/web", "cmd": "x", "upgradeStrategy": {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0},
+                           "dependencies": ["db", "/infra/cache"], "progressDeadlineSeconds": 30, "rollbackOnFailure": false}),
+    );
+    assert_eq!(
+        app.upgrade,
+        UpgradeStrategy { minimum_health_capacity: 0.5, maximum_over_capacity: 0.0 }
+    );
+    let deps: Vec<&str> = app.dependencies.iter().map(AppId::as_str).collect();
+    assert_eq!(deps, vec!["/infra/cache", "/prod/db"]);
+    assert_eq!(app.progress_deadline, Duration::from_secs(30));
+    assert!(!app.rollback_on_failure);
+    let e = errors(parse_app(
+        &json!({"id": "/x", "cmd": "a", "upgradeStrategy": {"minimumHealthCapacity": 1.5}}),
+        None,
+    ));
+    assert_eq!(
+        e,
+        ApiError::InvalidJson(vec![FieldError::new(
+            "/upgradeStrategy/minimumHealthCapacity",
+            "error.max"
+        )])
+    );
+    let e = errors(parse_app(&json!({"id": "/x", "cmd": "a", "dependencies": ["/x"]}), None));
+    assert!(matches!(e, ApiError::InvalidObject(_)));
+}
+
+#[test]
 fn partial_update_changes_only_given_fields() {
     let app = parse(json!({"id": "/a", "cmd": "sleep 1", "instances": 2, "mem": 64}));
     let merged = merge(&app, json!({"instances": 5}).as_object().unwrap());

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::app::BackoffPolicy;
+use crate::app::{BackoffPolicy, KillSelection};
 
 const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
 
@@ -24,6 +24,10 @@ fn spec(id: &str, instances: u32) -> AppSpec {
         labels: BTreeMap::new(),
         backoff: BackoffPolicy::default(),
         kill_selection: KillSelection::YoungestFirst,
+        upgrade: crate::app::UpgradeStrategy::default(),
+        dependencies: Vec::new(),
+        progress_deadline: Duration::from_secs(600),
+        rollback_on_failure: true,
         kill_grace: None,
         version: Timestamp::EPOCH,
         last_scaling_at: Timestamp::EPOCH,
@@ -42,12 +46,25 @@ fn offer(id: &str, cpus: f64) -> Offer {
     }
 }
 
+fn create(spec: AppSpec) -> Command {
+    Command::CreateApp { spec: Box::new(spec), force: false }
+}
+
+fn put(spec: AppSpec) -> Command {
+    Command::PutApps { specs: vec![spec], force: false }
+}
+
+/// DELETE is forced by default, as in Marathon.
+fn delete(id: AppId) -> Command {
+    Command::DeleteApps { ids: vec![id], force: true }
+}
+
 /// What the harness saw, in order.
 #[derive(Debug, Clone, PartialEq)]
 enum Seen {
     Persist(Vec<Write>),
     Call(MesosCall),
-    Reply(RequestId, Result<Deployed, CommandError>),
+    Reply(RequestId, Result<Outcome, CommandError>),
     Reload,
 }
 
@@ -91,6 +108,7 @@ impl Harness {
                 Effect::Call(c) => self.log.push(Seen::Call(c)),
                 Effect::Reply { request, result } => self.log.push(Seen::Reply(request, result)),
                 Effect::Reload { .. } => self.log.push(Seen::Reload),
+                Effect::Notify(_) => {}
             }
         }
     }
@@ -234,7 +252,7 @@ fn create_app_replies_only_after_persisting() {
     h.subscribe();
     h.take();
     h.auto_persist = false;
-    let req = h.command(Command::CreateApp(spec("/web", 3)));
+    let req = h.command(create(spec("/web", 3)));
     let seen = h.take();
     assert!(
         seen.iter().all(|s| !matches!(s, Seen::Reply(..))),
@@ -243,7 +261,17 @@ fn create_app_replies_only_after_persisting() {
     assert!(seen.contains(&Seen::Call(MesosCall::Revive)), "work appeared: {seen:?}");
     let Seen::Persist(writes) = &seen[0] else { panic!("{seen:?}") };
     assert!(matches!(&writes[0], Write::PutApp(a) if a.id.as_str() == "/web" && a.version == T0));
-    assert_eq!(writes.iter().filter(|w| matches!(w, Write::PutInstance(_))).count(), 3);
+    assert!(
+        writes.iter().any(|w| matches!(w, Write::PutDeployment(_))),
+        "the intent is stored with the app"
+    );
+    let instances = seen
+        .iter()
+        .filter_map(|s| if let Seen::Persist(w) = s { Some(w) } else { None })
+        .flatten()
+        .filter(|w| matches!(w, Write::PutInstance(_)))
+        .count();
+    assert_eq!(instances, 3, "the deployment creates the instances");
     h.release(Ok(()));
     let seen = h.take();
     let reply = seen
@@ -251,18 +279,18 @@ fn create_app_replies_only_after_persisting() {
         .find_map(|s| if let Seen::Reply(r, res) = s { Some((*r, res.clone())) } else { None });
     let (r, res) = reply.expect("a reply after the persist");
     assert_eq!(r, req);
-    let deployed = res.unwrap();
+    let Ok(Outcome::Deployed(deployed)) = res else { panic!("{res:?}") };
     assert!(deployed.created);
-    assert_eq!(deployed.app.unwrap().version, T0);
+    assert_eq!(deployed.apps[0].version, T0);
 }
 
 #[test]
 fn duplicate_create_is_refused_and_changes_nothing() {
     let mut h = Harness::new();
-    h.command(Command::CreateApp(spec("/web", 1)));
+    h.command(create(spec("/web", 1)));
     h.take();
     let before = h.s.snapshot();
-    let r = h.command(Command::CreateApp(spec("/web", 5)));
+    let r = h.command(create(spec("/web", 5)));
     assert_eq!(
         h.take(),
         vec![Seen::Reply(r, Err(CommandError::AppExists(AppId::parse("/web").unwrap())))]
@@ -276,7 +304,7 @@ fn duplicate_create_is_refused_and_changes_nothing() {
 fn accept_is_sent_only_after_the_launch_is_persisted() {
     let mut h = Harness::new();
     h.subscribe();
-    h.command(Command::CreateApp(spec("/web", 3)));
+    h.command(create(spec("/web", 3)));
     h.take();
     h.auto_persist = false;
     h.s.handle_offers(vec![offer("o1", 1.2), offer("o2", 8.0)], h.now);
@@ -313,7 +341,7 @@ fn accept_is_sent_only_after_the_launch_is_persisted() {
 fn persist_failure_of_a_launch_reloads_and_never_accepts() {
     let mut h = Harness::new();
     h.subscribe();
-    h.command(Command::CreateApp(spec("/web", 1)));
+    h.command(create(spec("/web", 1)));
     h.take();
     h.auto_persist = false;
     h.s.handle_offers(vec![offer("o1", 8.0)], h.now);
@@ -328,7 +356,7 @@ fn persist_failure_of_a_launch_reloads_and_never_accepts() {
 fn failed_command_write_answers_unavailable() {
     let mut h = Harness::new();
     h.auto_persist = false;
-    let r = h.command(Command::CreateApp(spec("/web", 1)));
+    let r = h.command(create(spec("/web", 1)));
     h.release(Err("disk full".into()));
     let seen = h.take();
     assert!(seen.contains(&Seen::Reply(r, Err(CommandError::Unavailable("disk full".into())))));
@@ -339,13 +367,13 @@ fn failed_command_write_answers_unavailable() {
 fn status_updates_are_acknowledged_after_they_are_persisted() {
     let mut h = Harness::new();
     h.subscribe();
-    h.command(Command::CreateApp(spec("/web", 1)));
+    h.command(create(spec("/web", 1)));
     h.s.handle_offers(vec![offer("o1", 8.0)], h.now);
     let task = accepts(&h.calls())[0].task_id.clone();
     h.auto_persist = false;
     h.status(&task, TaskState::Running, Some(7));
     let seen = h.take();
-    assert_eq!(seen.len(), 1, "only the persist: {seen:?}");
+    assert!(seen.iter().all(|s| matches!(s, Seen::Persist(_))), "only persists: {seen:?}");
     h.release(Ok(()));
     assert_eq!(
         h.calls(),
@@ -385,7 +413,7 @@ fn status_updates_are_acknowledged_after_they_are_persisted() {
 fn reconciliation_updates_without_uuid_are_not_acknowledged() {
     let mut h = Harness::new();
     h.subscribe();
-    h.command(Command::CreateApp(spec("/web", 1)));
+    h.command(create(spec("/web", 1)));
     let tasks = h.launch_all("o1");
     h.status(&tasks[0], TaskState::Running, None);
     assert!(h.calls().iter().all(|c| !matches!(c, MesosCall::Acknowledge { .. })));
@@ -395,7 +423,7 @@ fn reconciliation_updates_without_uuid_are_not_acknowledged() {
 fn a_failed_task_is_replaced_after_its_backoff() {
     let mut h = Harness::new();
     h.subscribe();
-    h.command(Command::CreateApp(spec("/crash", 1)));
+    h.command(create(spec("/crash", 1)));
     let first = h.launch_all("o1")[0].clone();
     h.status(&first, TaskState::Failed, Some(1));
     let snap = h.s.snapshot();
@@ -429,7 +457,7 @@ fn finished_and_lost_tasks_are_replaced_too() {
     ] {
         let mut h = Harness::new();
         h.subscribe();
-        h.command(Command::CreateApp(spec("/w", 1)));
+        h.command(create(spec("/w", 1)));
         let t = h.launch_all("o1")[0].clone();
         h.status(&t, end, Some(1));
         h.advance(Duration::from_secs(5));
@@ -443,7 +471,7 @@ fn finished_and_lost_tasks_are_replaced_too() {
 fn scale_down_kills_the_youngest_and_forgets_them_once_dead() {
     let mut h = Harness::new();
     h.subscribe();
-    h.command(Command::CreateApp(spec("/web", 3)));
+    h.command(create(spec("/web", 3)));
     h.s.handle_offers(vec![offer("o1", 8.0)], h.now);
     let launched: Vec<TaskId> = accepts(&h.calls()).iter().map(|l| l.task_id.clone()).collect();
     for (i, t) in launched.iter().enumerate() {
@@ -453,7 +481,7 @@ fn scale_down_kills_the_youngest_and_forgets_them_once_dead() {
     h.take();
     let mut s = spec("/web", 1);
     s.instances = 1;
-    h.command(Command::PutApp(s));
+    h.command(put(s));
     let killed = kills(&h.calls());
     assert_eq!(killed, vec![launched[2].clone(), launched[1].clone()], "youngest first");
     for t in &killed {
@@ -467,9 +495,9 @@ fn scale_down_kills_the_youngest_and_forgets_them_once_dead() {
 fn scale_up_keeps_running_tasks() {
     let mut h = Harness::new();
     h.subscribe();
-    h.command(Command::CreateApp(spec("/web", 1)));
+    h.command(create(spec("/web", 1)));
     let first = h.launch_all("o1");
-    h.command(Command::PutApp(spec("/web", 2)));
+    h.command(put(spec("/web", 2)));
     assert!(kills(&h.calls()).is_empty());
     let more = h.launch_all("o2");
     assert_eq!(more.len(), 1);
@@ -481,19 +509,27 @@ fn scale_up_keeps_running_tasks() {
 fn config_change_replaces_every_task() {
     let mut h = Harness::new();
     h.subscribe();
-    h.command(Command::CreateApp(spec("/web", 2)));
+    h.command(create(spec("/web", 2)));
     let old = h.launch_all("o1");
     let mut changed = spec("/web", 2);
     changed.command = Some(CommandSpec::Shell("sleep 700".into()));
-    h.command(Command::PutApp(changed));
+    h.command(put(changed));
+    // The default strategy {1, 1}: new instances first, old ones stay.
+    assert!(kills(&h.calls()).is_empty());
+    h.s.handle_offers(vec![offer("o2", 8.0)], h.now);
+    let new: Vec<TaskId> = accepts(&h.calls()).iter().map(|l| l.task_id.clone()).collect();
+    assert_eq!(new.len(), 2);
+    assert!(new.iter().all(|t| !old.contains(t)));
+    // Each new instance that serves lets one old instance go.
+    h.status(&new[0], TaskState::Running, None);
     let mut killed = kills(&h.calls());
+    assert_eq!(killed.len(), 1);
+    h.status(&new[1], TaskState::Running, None);
+    killed.extend(kills(&h.calls()));
     killed.sort();
     let mut want = old.clone();
     want.sort();
     assert_eq!(killed, want);
-    let new = h.launch_all("o2");
-    assert_eq!(new.len(), 2);
-    assert!(new.iter().all(|t| !old.contains(t)));
     for t in &old {
         h.status(t, TaskState::Killed, Some(1));
     }
@@ -505,11 +541,11 @@ fn config_change_replaces_every_task() {
 fn delete_removes_the_app_at_once_and_instances_when_their_tasks_die() {
     let mut h = Harness::new();
     h.subscribe();
-    h.command(Command::CreateApp(spec("/web", 2)));
+    h.command(create(spec("/web", 2)));
     let tasks = h.launch_all("o1");
-    let r = h.command(Command::DeleteApp(AppId::parse("/web").unwrap()));
+    let r = h.command(delete(AppId::parse("/web").unwrap()));
     let seen = h.take();
-    assert!(seen.iter().any(|s| matches!(s, Seen::Reply(x, Ok(d)) if *x == r && d.app.is_none())));
+    assert!(seen.iter().any(|s| matches!(s, Seen::Reply(x, Ok(d)) if *x == r && matches!(d, Outcome::Deployed(d) if d.apps.is_empty()))));
     assert_eq!(
         kills(
             &seen
@@ -529,7 +565,7 @@ fn delete_removes_the_app_at_once_and_instances_when_their_tasks_die() {
     assert!(snap.instances.is_empty());
     assert!(snap.deployments.is_empty());
     h.take();
-    let r = h.command(Command::DeleteApp(AppId::parse("/web").unwrap()));
+    let r = h.command(delete(AppId::parse("/web").unwrap()));
     assert_eq!(
         h.take(),
         vec![Seen::Reply(r, Err(CommandError::AppNotFound(AppId::parse("/web").unwrap())))]
@@ -540,9 +576,9 @@ fn delete_removes_the_app_at_once_and_instances_when_their_tasks_die() {
 fn kills_are_retried_until_the_task_dies() {
     let mut h = Harness::new();
     h.subscribe();
-    h.command(Command::CreateApp(spec("/web", 1)));
+    h.command(create(spec("/web", 1)));
     let t = h.launch_all("o1")[0].clone();
-    h.command(Command::DeleteApp(AppId::parse("/web").unwrap()));
+    h.command(delete(AppId::parse("/web").unwrap()));
     assert_eq!(kills(&h.calls()), vec![t.clone()]);
     h.advance(Duration::from_secs(5));
     assert!(kills(&h.calls()).is_empty());
@@ -556,14 +592,14 @@ fn kills_are_retried_until_the_task_dies() {
 fn a_kill_never_overtakes_its_accept() {
     let mut h = Harness::new();
     h.subscribe();
-    h.command(Command::CreateApp(spec("/web", 1)));
+    h.command(create(spec("/web", 1)));
     h.take();
     h.auto_persist = false;
     h.s.handle_offers(vec![offer("o1", 8.0)], h.now);
     h.take();
     // Delete while the launch is still being persisted.
     h.auto_persist = true;
-    h.command(Command::DeleteApp(AppId::parse("/web").unwrap()));
+    h.command(delete(AppId::parse("/web").unwrap()));
     assert!(kills(&h.calls()).is_empty(), "no KILL before the ACCEPT");
     h.auto_persist = false;
     h.release(Ok(()));
@@ -578,7 +614,7 @@ fn a_kill_never_overtakes_its_accept() {
 fn staging_tasks_are_killed_after_the_launch_timeout() {
     let mut h = Harness::new();
     h.subscribe();
-    h.command(Command::CreateApp(spec("/web", 1)));
+    h.command(create(spec("/web", 1)));
     h.s.handle_offers(vec![offer("o1", 8.0)], h.now);
     let t = accepts(&h.calls())[0].task_id.clone();
     h.advance(Duration::from_secs(299));
@@ -595,9 +631,9 @@ fn suppresses_when_idle_and_revives_when_work_appears_rate_limited() {
     h.subscribe();
     let calls = h.calls();
     assert!(calls.contains(&MesosCall::Suppress));
-    h.command(Command::CreateApp(spec("/a", 1)));
+    h.command(create(spec("/a", 1)));
     assert!(h.calls().contains(&MesosCall::Revive));
-    h.command(Command::CreateApp(spec("/b", 1)));
+    h.command(create(spec("/b", 1)));
     assert!(!h.calls().contains(&MesosCall::Revive), "within min_revive_interval");
     h.advance(Duration::from_secs(5));
     assert!(h.calls().contains(&MesosCall::Revive), "deferred revive");
@@ -625,7 +661,7 @@ fn offers_with_no_work_are_declined_with_refuse_seconds() {
 fn offers_too_small_are_declined_and_reported() {
     let mut h = Harness::new();
     h.subscribe();
-    h.command(Command::CreateApp(spec("/big", 1)));
+    h.command(create(spec("/big", 1)));
     h.take();
     h.s.handle_offers(vec![offer("o1", 0.1)], h.now);
     let calls = h.calls();
@@ -634,14 +670,15 @@ fn offers_too_small_are_declined_and_reported() {
         refuse: Duration::from_secs(120)
     }));
     let q = &h.s.snapshot().queue[&AppId::parse("/big").unwrap()];
-    assert_eq!(q.report.rejected[&placement::Reason::InsufficientCpus], 1);
+    assert_eq!(q.rejected[&placement::Reason::InsufficientCpus], 1);
+    assert_eq!((q.processed_offers, q.unused_offers), (1, 1));
 }
 
 #[test]
 fn resubscription_reconciles_explicitly_then_implicitly() {
     let mut h = Harness::new();
     h.subscribe();
-    h.command(Command::CreateApp(spec("/web", 2)));
+    h.command(create(spec("/web", 2)));
     let tasks = h.launch_all("o1");
     h.s.handle_disconnected();
     h.s.handle_subscribed("fw-1".into(), h.now);
@@ -699,10 +736,10 @@ fn unknown_tasks_are_reported_not_killed() {
 fn calls_are_not_sent_while_disconnected() {
     let mut h = Harness::new();
     h.subscribe();
-    h.command(Command::CreateApp(spec("/web", 1)));
+    h.command(create(spec("/web", 1)));
     h.launch_all("o1");
     h.s.handle_disconnected();
-    h.command(Command::PutApp(spec("/web", 0)));
+    h.command(put(spec("/web", 0)));
     assert!(h.calls().is_empty());
     h.s.handle_offers(vec![offer("o9", 8.0)], h.now);
     assert!(h.calls().is_empty(), "offers of a lost subscription are ignored");
@@ -712,13 +749,15 @@ fn calls_are_not_sent_while_disconnected() {
 fn recovery_from_stored_state_resumes_instances() {
     let mut h = Harness::new();
     h.subscribe();
-    h.command(Command::CreateApp(spec("/web", 2)));
+    h.command(create(spec("/web", 2)));
     h.launch_all("o1");
     let snap = h.s.snapshot();
     let stored = StoredState {
         framework_id: snap.framework_id.clone(),
         apps: snap.apps.values().cloned().collect(),
         instances: snap.instances.values().cloned().collect(),
+        versions: snap.versions.values().flat_map(|v| v.values().cloned()).collect(),
+        deployments: snap.deployments.values().cloned().collect(),
     };
     let mut h2 = Harness::with(CoreConfig::default(), stored);
     h2.subscribe();
@@ -733,7 +772,7 @@ fn same_seed_same_decisions() {
     let run = || {
         let mut h = Harness::new();
         h.subscribe();
-        h.command(Command::CreateApp(spec("/web", 3)));
+        h.command(create(spec("/web", 3)));
         h.launch_all("o1");
         h.take();
         h.s.snapshot().instances.keys().cloned().collect::<Vec<_>>()
@@ -754,16 +793,16 @@ fn with_port(mut s: AppSpec, port: u32) -> AppSpec {
 #[test]
 fn service_ports_are_assigned_unique_in_range() {
     let mut h = Harness::new();
-    h.command(Command::CreateApp(with_port(spec("/a", 1), 0)));
-    h.command(Command::CreateApp(with_port(spec("/b", 1), 10000)));
-    h.command(Command::CreateApp(with_port(spec("/c", 1), 0)));
+    h.command(create(with_port(spec("/a", 1), 0)));
+    h.command(create(with_port(spec("/b", 1), 10000)));
+    h.command(create(with_port(spec("/c", 1), 0)));
     let snap = h.s.snapshot();
     let port = |id: &str| snap.apps[&AppId::parse(id).unwrap()].port_definitions[0].port;
     assert_eq!(port("/a"), 10000);
     assert_eq!(port("/b"), 10000, "an explicit service port is kept");
     assert_eq!(port("/c"), 10001);
     // Updating an app keeps its own port available to itself.
-    h.command(Command::PutApp(with_port(spec("/c", 2), 10001)));
+    h.command(put(with_port(spec("/c", 2), 10001)));
     assert_eq!(h.s.snapshot().apps[&AppId::parse("/c").unwrap()].port_definitions[0].port, 10001);
 }
 
@@ -771,7 +810,7 @@ fn service_ports_are_assigned_unique_in_range() {
 fn launches_get_host_ports_and_port_env() {
     let mut h = Harness::new();
     h.subscribe();
-    h.command(Command::CreateApp(with_port(spec("/web", 2), 0)));
+    h.command(create(with_port(spec("/web", 2), 0)));
     h.s.handle_offers(vec![offer("o1", 8.0)], h.now);
     let calls = h.calls();
     let launches = accepts(&calls);
@@ -803,7 +842,7 @@ fn health_results_are_recorded_and_gate_the_deployment() {
         delay: Duration::from_secs(0),
         ignore_http1xx: false,
     }];
-    h.command(Command::CreateApp(s));
+    h.command(create(s));
     h.s.handle_offers(vec![offer("o1", 8.0)], h.now);
     let launch = accepts(&h.calls())[0].clone();
     assert_eq!(launch.health_checks[0].port, Some(launch.host_ports[0]), "port index resolved");
