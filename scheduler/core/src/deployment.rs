@@ -218,9 +218,10 @@ pub fn is_ready(app: &AppSpec, inst: &Instance) -> bool {
 /// The rules (Marathon's rolling upgrade, `n` = `instances`):
 /// - at most `n` current instances; surplus ones go in the kill order;
 /// - outdated instances that do not serve (not running, or unhealthy) go at once;
-/// - the total of current and outdated instances stays within
+/// - the total of current, outdated and still-dying instances stays within
 ///   `n + ceil(n × maximumOverCapacity)`, but at least one above the
 ///   minimum, so a strategy of `{1, 0}` still progresses one at a time;
+///   a killed instance frees its place only once its task has ended;
 /// - a serving outdated instance is killed only while at least
 ///   `ceil(n × minimumHealthCapacity)` serving instances remain, and only
 ///   when it is redundant or its capacity is needed for a new instance.
@@ -235,8 +236,12 @@ pub fn rollout(app: &AppSpec, instances: &[(&Instance, bool)]) -> Rollout {
             outdated.push(inst);
         }
     }
-    let leaving = instances.iter().any(|(i, _)| i.goal == Goal::Decommissioned);
     let count = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+    // Instances being killed still hold their resources and still run
+    // (the master counts them): they count against the surge.
+    let leaving_count =
+        count(instances.iter().filter(|(i, _)| i.goal == Goal::Decommissioned).count());
+    let leaving = leaving_count > 0;
     let mut out = Rollout {
         progress: (
             count(current.iter().filter(|i| is_ready(app, i)).count()),
@@ -257,13 +262,18 @@ pub fn rollout(app: &AppSpec, instances: &[(&Instance, bool)]) -> Rollout {
     let c = count(keep.len());
     let rc = count(keep.iter().filter(|i| is_ready(app, i)).count());
 
-    // Outdated instances that do not serve go at once.
+    // Outdated instances that do not serve go at once (those still
+    // running keep their place until they are gone).
     let mut serving_old: Vec<&Instance> = Vec::new();
+    let mut dying = leaving_count;
     for i in &outdated {
         if is_ready(app, i) {
             serving_old.push(i);
         } else {
             out.kill.push(i.id.clone());
+            if i.active_task().is_some() {
+                dying += 1;
+            }
         }
     }
     let ro = count(serving_old.len());
@@ -276,7 +286,7 @@ pub fn rollout(app: &AppSpec, instances: &[(&Instance, bool)]) -> Rollout {
         n.saturating_add(fraction(app.upgrade.maximum_over_capacity)).max(min_ready + 1)
     };
     let desired = n - c;
-    let room = max_total.saturating_sub(c + ro);
+    let room = max_total.saturating_sub(c + ro + dying);
     let killable = ro.min((rc + ro).saturating_sub(min_ready));
     let redundant = (rc + ro).saturating_sub(n);
     let for_room = desired.saturating_sub(room);
@@ -286,7 +296,8 @@ pub fn rollout(app: &AppSpec, instances: &[(&Instance, bool)]) -> Rollout {
         .sort_by_key(|i| (i.task.as_ref().map_or(Timestamp::EPOCH, |t| t.staged_at), i.id.clone()));
     out.kill.extend(serving_old.iter().take(k as usize).map(|i| i.id.clone()));
 
-    out.start = desired.min(max_total.saturating_sub(c + ro - k));
+    // The `k` instances killed now still run: they keep their place too.
+    out.start = desired.min(max_total.saturating_sub(c + ro + dying));
     out.done = outdated.is_empty() && count(current.len()) == n && rc == n && !leaving;
     out
 }

@@ -147,7 +147,11 @@ fn half_capacity_without_surge_kills_half_first() {
     let pairs: Vec<(&Instance, bool)> = old.iter().map(|i| (i, false)).collect();
     let r = rollout(&a, &pairs);
     assert_eq!(r.kill, vec![old[0].id.clone(), old[1].id.clone()], "the oldest two go");
-    assert_eq!(r.start, 2);
+    assert_eq!(r.start, 0, "the killed ones still run");
+    // Once they are gone, two new ones start.
+    let pairs: Vec<(&Instance, bool)> = old[2..].iter().map(|i| (i, false)).collect();
+    let r = rollout(&a, &pairs);
+    assert_eq!((r.start, r.kill.len()), (2, 0));
 }
 
 #[test]
@@ -178,7 +182,8 @@ fn unready_outdated_instances_go_at_once() {
     assert_eq!(r.kill, vec![old[1].id.clone()]);
 }
 
-/// A simulated instance for the rollout property.
+/// A simulated instance for the rollout property: it becomes ready after
+/// `ready_in` ticks, and once killed it dies after `ready_in` more.
 #[derive(Clone)]
 struct Sim {
     inst: Instance,
@@ -206,23 +211,35 @@ proptest! {
         let mut next = n;
         let mut delay = delays.iter().cycle();
         let mut finished = false;
-        for _tick in 0..200 {
+        for _tick in 0..400 {
             let pairs: Vec<(&Instance, bool)> = sims.iter().map(|s| (&s.inst, s.current)).collect();
             let r = rollout(&a, &pairs);
             if r.done {
                 finished = true;
                 break;
             }
-            sims.retain(|s| !r.kill.contains(&s.inst.id));
+            for s in sims.iter_mut().filter(|s| r.kill.contains(&s.inst.id)) {
+                s.inst.goal = Goal::Decommissioned;
+                s.ready_in = *delay.next().unwrap_or(&1);
+            }
             for _ in 0..r.start {
                 sims.push(Sim { inst: instance(&a, next, false), current: true, ready_in: *delay.next().unwrap_or(&1) });
                 next += 1;
             }
-            let ready = sims.iter().filter(|s| is_ready(&a, &s.inst)).count() as u32;
+            let ready = sims.iter().filter(|s| s.inst.goal == Goal::Running && is_ready(&a, &s.inst)).count() as u32;
             prop_assert!(ready >= min_ready, "ready {ready} < {min_ready}");
-            prop_assert!(sims.len() as u32 <= max_total, "{} live > {max_total}", sims.len());
+            prop_assert!(sims.len() as u32 <= max_total, "{} running > {max_total}", sims.len());
+            // Killed instances die after their delay.
+            sims.retain_mut(|s| {
+                if s.inst.goal != Goal::Decommissioned {
+                    return true;
+                }
+                let alive = s.ready_in > 0;
+                s.ready_in = s.ready_in.saturating_sub(1);
+                alive
+            });
             for s in &mut sims {
-                if !is_ready(&a, &s.inst) {
+                if s.inst.goal == Goal::Running && !is_ready(&a, &s.inst) {
                     if s.ready_in == 0 {
                         let id = s.inst.id.clone();
                         let k = id.as_str().rsplit('u').next().and_then(|x| x.parse().ok()).unwrap_or(0);
