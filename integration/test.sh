@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Runs every Drover test, on a fresh machine or a used one:
-#   1. installs the Debian packages that are missing (apt-get, as root);
-#   2. fetches and builds the real Mesos 1.11 harness (integration/mesos-local);
-#   3. checks formatting and clippy;
-#   4. builds the binaries and runs the whole workspace's tests: unit, property,
-#      golden, and the end-to-end tier against real Mesos masters and agents,
-#      which the tests start and stop themselves;
-#   5. stops anything a failed test left behind.
+#   1. installs the Debian packages that are missing (apt-get, as root), Docker's
+#      (`docker.io`, `busybox-static`) included;
+#   2. starts a private Docker engine under the scratch dir (no bridge, no
+#      iptables, vfs storage; integration/docker-test-env.sh), exports its
+#      DOCKER_HOST and builds the local test image drover-test/busybox:latest;
+#   3. fetches and builds the real Mesos 1.11 harness (integration/mesos-local);
+#   4. checks formatting and clippy;
+#   5. builds the binaries and runs the whole workspace's tests: unit, property,
+#      golden, the Docker tier against that engine, and the end-to-end tier
+#      against real Mesos masters and agents, which the tests start and stop
+#      themselves;
+#   6. stops anything a failed test left behind, removes every container and
+#      stops the Docker engine (by PID).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -22,6 +28,8 @@ cleanup() {
   while IFS= read -r pidfile; do
     "$root/integration/mesos-local/mesos-local" stop --work-dir "$(dirname "$pidfile")" >/dev/null 2>&1 || true
   done < <(find "$scratch" -name mesos-local.pid 2>/dev/null)
+  # Every container, then the engine (by PID); idempotent.
+  "$root/integration/docker-test-env.sh" stop "$scratch/docker" || true
   rm -rf "$scratch"
   exit "$status"
 }
@@ -30,6 +38,12 @@ export TMPDIR=$scratch
 
 step "install missing packages"
 integration/mesos-local/mesos-local install-deps
+integration/docker-test-env.sh install
+
+step "start a private Docker engine"
+eval "$(integration/docker-test-env.sh start "$scratch/docker")"
+export DOCKER_HOST
+integration/docker-test-env.sh build-image
 
 step "build the real Mesos 1.11 harness"
 integration/mesos-local/mesos-local build

@@ -7,11 +7,18 @@
 //! so every escalation (SIGTERM, then SIGKILL after the grace period) and
 //! every deadline is testable on a virtual clock.
 //!
-//! - [`task`]: the domain types (task spec, command, exit status, states).
+//! - [`task`]: the domain types (task spec, container, health checks,
+//!   command, exit status, states).
 //! - [`machine`]: the [`Executor`] state machine.
+//! - [`health`]: the health-check schedule of one task (when to probe, how
+//!   results count, when to kill).
 
+pub mod health;
 pub mod machine;
 pub mod task;
 
 pub use machine::{Config, Effect, Executor, ExitReason, Ignored, Input};
-pub use task::{Command, ExitStatus, Reason, Signal, TaskId, TaskSpec, TaskState, signal_name};
+pub use task::{
+    Command, DockerSpec, ExitStatus, HealthCheck, Limits, Network, PortMapping, Probe,
+    ProbeOutcome, Reason, Signal, TaskId, TaskSpec, TaskState, Volume, signal_name,
+};

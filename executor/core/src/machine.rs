@@ -15,10 +15,19 @@
 //!                                                   SIGKILL ──Exited──► KILLED
 //! ```
 //!
+//! While a task runs and no kill was asked for, its health checks (see
+//! [`crate::health`]) yield [`Effect::Probe`]s; the shell answers each with
+//! [`Input::ProbeResult`] (a timeout is an outcome too, the core reads no
+//! clock). Each change of health is a RUNNING update with `healthy` set;
+//! too many failures in a row start the normal kill, and the terminal
+//! update says which check failed.
+//!
 //! **Invariants** (checked by `tests/properties.rs`):
 //! - every task the executor accepted gets exactly one terminal update, and
 //!   no update after it;
 //! - a task is spawned at most once;
+//! - a task is probed only while it runs and no kill was requested, never
+//!   with two probes of one check at once;
 //! - SIGKILL never precedes SIGTERM plus the grace period, unless the agent
 //!   is lost;
 //! - [`Effect::Exit`] is yielded at most once, and last.
@@ -29,7 +38,10 @@ use std::time::Duration;
 
 use drover_time::Timestamp;
 
-use crate::task::{ExitStatus, Reason, Signal, TaskId, TaskSpec, TaskState};
+use crate::health::TaskHealth;
+use crate::task::{
+    ExitStatus, HealthCheck, Probe, ProbeOutcome, Reason, Signal, TaskId, TaskSpec, TaskState,
+};
 
 /// Settings of the state machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +73,7 @@ impl Default for Config {
 
 /// Everything that can happen to the executor.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant, reason = "an input is moved once, never stored in bulk")]
 pub enum Input {
     /// The framework's capabilities became known (SUBSCRIBED).
     FrameworkCapabilities {
@@ -96,6 +109,8 @@ pub enum Input {
         task_id: TaskId,
         /// Its process id.
         pid: u32,
+        /// The Docker container id, for a container task.
+        container_id: Option<String>,
     },
     /// The task's process could not be started.
     StartFailed {
@@ -110,6 +125,17 @@ pub enum Input {
         task_id: TaskId,
         /// How.
         status: ExitStatus,
+    },
+    /// A probe of [`Effect::Probe`] finished (or timed out).
+    ProbeResult {
+        /// The task.
+        task_id: TaskId,
+        /// The index of the health check in the task's spec.
+        check: usize,
+        /// The probe's sequence number, from the effect.
+        seq: u64,
+        /// What the probe found.
+        outcome: ProbeOutcome,
     },
     /// The agent acknowledged one update of this task.
     Acknowledged {
@@ -144,6 +170,24 @@ pub enum Effect {
         message: Option<String>,
         /// Why, when known.
         reason: Option<Reason>,
+        /// The task's health, once its health checks gave a verdict.
+        healthy: Option<bool>,
+        /// The task's Docker container, once it was started.
+        container_id: Option<String>,
+    },
+    /// Probe a task's health; report [`Input::ProbeResult`] with the same
+    /// `task_id`, `check` and `seq`, at the latest `timeout` from now.
+    Probe {
+        /// The task.
+        task_id: TaskId,
+        /// The index of the health check in the task's spec.
+        check: usize,
+        /// Identifies this probe.
+        seq: u64,
+        /// What to do.
+        probe: Probe,
+        /// How long the probe may take; report [`ProbeOutcome::TimedOut`] after.
+        timeout: Duration,
     },
     /// Exit the executor. Always the last effect.
     Exit(ExitReason),
@@ -175,6 +219,9 @@ pub enum Ignored {
     AlreadyStarted(TaskId),
     /// The executor is shutting down already.
     AlreadyShuttingDown,
+    /// No probe of this check is in flight with that number, or the task
+    /// is being killed and its health no longer matters.
+    StaleProbe(TaskId),
     /// The executor has exited.
     Exited,
 }
@@ -187,6 +234,7 @@ impl fmt::Display for Ignored {
             Ignored::AlreadyTerminal(id) => write!(f, "task `{id}` is already terminal"),
             Ignored::AlreadyStarted(id) => write!(f, "task `{id}` already started"),
             Ignored::AlreadyShuttingDown => f.write_str("the executor is already shutting down"),
+            Ignored::StaleProbe(id) => write!(f, "a probe result of task `{id}` is stale"),
             Ignored::Exited => f.write_str("the executor has exited"),
         }
     }
@@ -221,6 +269,37 @@ struct Task {
     kill: Option<KillRequest>,
     /// Updates sent and not yet acknowledged.
     unacked: u32,
+    /// A container task (messages say "container", not "command").
+    container: bool,
+    /// The health checks to start once RUNNING.
+    checks: Vec<HealthCheck>,
+    /// The running health checks (RUNNING, with checks, no kill asked for).
+    health: Option<TaskHealth>,
+    /// The health last reported; kept after the checks stop.
+    healthy: Option<bool>,
+    /// The Docker container id, once started.
+    container_id: Option<String>,
+    /// Set when a failed health check asked for the kill: the message of
+    /// the terminal update.
+    health_kill: Option<String>,
+}
+
+impl Task {
+    fn new(kill_grace: Option<Duration>, container: bool, checks: Vec<HealthCheck>) -> Self {
+        Task {
+            kill_grace,
+            phase: Phase::Launching,
+            state: TaskState::Starting,
+            kill: None,
+            unacked: 0,
+            container,
+            checks,
+            health: None,
+            healthy: None,
+            container_id: None,
+            health_kill: None,
+        }
+    }
 }
 
 /// The executor's task lifecycle state machine.
@@ -278,7 +357,12 @@ impl Executor {
             Input::Reject { task_id, message } => self.reject(task_id, message),
             Input::Kill { task_id, grace } => self.kill(&task_id, grace, now),
             Input::Shutdown { grace } => self.shutdown(grace, now),
-            Input::Started { task_id, pid: _ } => self.started(&task_id, now),
+            Input::Started { task_id, pid: _, container_id } => {
+                self.started(&task_id, container_id, now)
+            }
+            Input::ProbeResult { task_id, check, seq, outcome } => {
+                self.probe_result(&task_id, check, seq, outcome, now)
+            }
             Input::StartFailed { task_id, error } => self.start_failed(&task_id, &error),
             Input::Exited { task_id, status } => self.process_exited(&task_id, status),
             Input::Acknowledged { task_id } => match self.tasks.get_mut(&task_id) {
@@ -312,8 +396,9 @@ impl Executor {
             (Some(k), Phase::Running) if !k.sigkill_sent => k.deadline,
             _ => None,
         });
+        let probes = self.tasks.values().filter_map(|t| t.health.as_ref()?.next_deadline());
         let acks = self.quiet_since.map(|t| t.plus(self.config.ack_timeout));
-        kills.chain(acks).chain(self.shutdown_deadline).min()
+        kills.chain(probes).chain(acks).chain(self.shutdown_deadline).min()
     }
 
     fn update(
@@ -323,14 +408,25 @@ impl Executor {
         message: Option<String>,
         reason: Option<Reason>,
     ) {
+        let (mut healthy, mut container_id) = (None, None);
         if let Some(task) = self.tasks.get_mut(task_id) {
             task.unacked = task.unacked.saturating_add(1);
             task.state = state;
             if state.is_terminal() {
                 task.phase = Phase::Done;
+                task.health = None;
             }
+            healthy = task.healthy;
+            container_id = task.container_id.clone();
         }
-        self.effects.push_back(Effect::Update { task_id: task_id.clone(), state, message, reason });
+        self.effects.push_back(Effect::Update {
+            task_id: task_id.clone(),
+            state,
+            message,
+            reason,
+            healthy,
+            container_id,
+        });
     }
 
     fn launch(&mut self, spec: TaskSpec) -> Result<(), Ignored> {
@@ -340,13 +436,7 @@ impl Executor {
             // believe the first task ended; the agent never does this anyway.
             return Err(Ignored::DuplicateTask(task_id));
         }
-        let task = Task {
-            kill_grace: spec.kill_grace,
-            phase: Phase::Launching,
-            state: TaskState::Starting,
-            kill: None,
-            unacked: 0,
-        };
+        let task = Task::new(spec.kill_grace, spec.container.is_some(), spec.health_checks.clone());
         self.tasks.insert(task_id.clone(), task);
         if self.is_shutting_down() {
             let message = Some("Executor is shutting down".to_owned());
@@ -362,14 +452,7 @@ impl Executor {
         if self.tasks.contains_key(&task_id) {
             return Err(Ignored::DuplicateTask(task_id));
         }
-        let task = Task {
-            kill_grace: None,
-            phase: Phase::Launching,
-            state: TaskState::Starting,
-            kill: None,
-            unacked: 0,
-        };
-        self.tasks.insert(task_id.clone(), task);
+        self.tasks.insert(task_id.clone(), Task::new(None, false, Vec::new()));
         self.update(&task_id, TaskState::Error, Some(message), Some(Reason::TaskInvalid));
         Ok(())
     }
@@ -409,6 +492,8 @@ impl Executor {
             }
             (phase, kill @ None) => {
                 *kill = Some(KillRequest { grace, deadline: None, sigkill_sent: false });
+                // A task being killed is not probed any more.
+                task.health = None;
                 if self.config.task_killing_state {
                     self.update(task_id, TaskState::Killing, None, None);
                 }
@@ -448,7 +533,12 @@ impl Executor {
         Ok(())
     }
 
-    fn started(&mut self, task_id: &TaskId, now: Timestamp) -> Result<(), Ignored> {
+    fn started(
+        &mut self,
+        task_id: &TaskId,
+        container_id: Option<String>,
+        now: Timestamp,
+    ) -> Result<(), Ignored> {
         let Some(task) = self.tasks.get_mut(task_id) else {
             return Err(Ignored::UnknownTask(task_id.clone()));
         };
@@ -457,11 +547,53 @@ impl Executor {
             Phase::Running => return Err(Ignored::AlreadyStarted(task_id.clone())),
             Phase::Launching => task.phase = Phase::Running,
         }
+        task.container_id = container_id;
         if task.kill.is_some() {
             // Killed while launching: no RUNNING, stop it right away.
             self.send_sigterm(task_id, now);
         } else {
-            self.update(task_id, TaskState::Running, None, None);
+            if !task.checks.is_empty() {
+                task.health = Some(TaskHealth::new(&task.checks, now));
+            }
+            let message = task.container_id.as_ref().map(|id| format!("Container {id} is running"));
+            self.update(task_id, TaskState::Running, message, None);
+        }
+        Ok(())
+    }
+
+    fn probe_result(
+        &mut self,
+        task_id: &TaskId,
+        check: usize,
+        seq: u64,
+        outcome: ProbeOutcome,
+        now: Timestamp,
+    ) -> Result<(), Ignored> {
+        let Some(task) = self.tasks.get_mut(task_id) else {
+            return Err(Ignored::UnknownTask(task_id.clone()));
+        };
+        if task.phase == Phase::Done {
+            return Err(Ignored::AlreadyTerminal(task_id.clone()));
+        }
+        let verdict = task
+            .health
+            .as_mut()
+            .and_then(|h| h.record(check, seq, outcome, now))
+            .ok_or_else(|| Ignored::StaleProbe(task_id.clone()))?;
+        if let Some((healthy, message)) = verdict.changed {
+            task.healthy = Some(healthy);
+            let state = task.state;
+            let reason = Some(Reason::HealthCheckStatusUpdated);
+            self.update(task_id, state, Some(message), reason);
+        }
+        if let Some(message) = verdict.kill {
+            let grace = self.tasks.get_mut(task_id).map(|t| {
+                t.health_kill = Some(message);
+                t.kill_grace
+            });
+            let grace = grace.flatten().unwrap_or(self.config.default_kill_grace);
+            // Cannot be ignored: the task runs and no kill was asked for.
+            let _ = self.request_kill(task_id, grace, now);
         }
         Ok(())
     }
@@ -479,7 +611,8 @@ impl Executor {
             let message = Some("Task killed before it started".to_owned());
             self.update(task_id, TaskState::Killed, message, Some(Reason::TaskKilledDuringLaunch));
         } else {
-            let message = Some(format!("Failed to launch the command: {error}"));
+            let what = if task.container { "container" } else { "command" };
+            let message = Some(format!("Failed to launch the {what}: {error}"));
             self.update(task_id, TaskState::Failed, message, Some(Reason::ContainerLaunchFailed));
         }
         Ok(())
@@ -499,7 +632,13 @@ impl Executor {
         } else {
             TaskState::Failed
         };
-        self.update(task_id, state, Some(status.message()), None);
+        let (message, reason) = match &task.health_kill {
+            Some(cause) => {
+                (format!("{cause}. {}", status.message()), Some(Reason::HealthCheckStatusUpdated))
+            }
+            None => (status.message(), None),
+        };
+        self.update(task_id, state, Some(message), reason);
         Ok(())
     }
 
@@ -539,6 +678,18 @@ impl Executor {
         }
         for task_id in overdue {
             self.effects.push_back(Effect::Signal { task_id, signal: Signal::Kill });
+        }
+        for (task_id, task) in &mut self.tasks {
+            let Some(health) = task.health.as_mut() else { continue };
+            for due in health.take_due(now) {
+                self.effects.push_back(Effect::Probe {
+                    task_id: task_id.clone(),
+                    check: due.check,
+                    seq: due.seq,
+                    probe: due.probe,
+                    timeout: due.timeout,
+                });
+            }
         }
 
         let all_done = self.tasks.values().all(|t| t.phase == Phase::Done);

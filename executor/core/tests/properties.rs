@@ -136,7 +136,7 @@ impl World {
                 Effect::Update { task_id, .. } => {
                     *self.unacked.entry(task_id.0.clone()).or_default() += 1
                 }
-                Effect::Exit(_) => {}
+                Effect::Probe { .. } | Effect::Exit(_) => {}
             }
             self.log.push((self.now, effect));
         }
@@ -154,10 +154,8 @@ impl World {
                 let grace = grace_s.map(Duration::from_secs);
                 self.obeys_term.entry(id.clone()).or_insert(obeys_term);
                 let spec = TaskSpec {
-                    task_id: TaskId(id.clone()),
-                    command: Command::Shell("true".into()),
-                    env: BTreeMap::new(),
                     kill_grace: grace,
+                    ..TaskSpec::new(id.clone(), Command::Shell("true".into()))
                 };
                 if self.feed(Input::Launch(spec)) {
                     self.task_grace.insert(id.clone(), grace);
@@ -210,7 +208,11 @@ impl World {
                         if let Some(p) = self.procs.get_mut(&id) {
                             p.started = true;
                         }
-                        self.feed(Input::Started { task_id: TaskId(id), pid: 1 });
+                        self.feed(Input::Started {
+                            task_id: TaskId(id),
+                            pid: 1,
+                            container_id: None,
+                        });
                     } else {
                         if let Some(p) = self.procs.get_mut(&id) {
                             p.exited = true;
@@ -285,7 +287,11 @@ impl World {
                     if let Some(p) = self.procs.get_mut(id) {
                         p.started = true;
                     }
-                    self.feed(Input::Started { task_id: TaskId(id.clone()), pid: 1 });
+                    self.feed(Input::Started {
+                        task_id: TaskId(id.clone()),
+                        pid: 1,
+                        container_id: None,
+                    });
                 }
                 self.deliver(id);
             }

@@ -3,12 +3,14 @@
 //! The agent does not pass its own environment on, only `MESOS_*` variables
 //! (see `shared/reference/real-mesos.md`, "What the executor sees"). Drover's
 //! own knobs travel in the `ExecutorInfo`'s `CommandInfo.environment`:
-//! `DROVER_EXECUTOR_CONTENT_TYPE` (`protobuf`, the default, or `json`) and
-//! `DROVER_LOG` (a tracing filter, read by `main`).
+//! `DROVER_EXECUTOR_CONTENT_TYPE` (`protobuf`, the default, or `json`),
+//! `DROVER_LOG` (a tracing filter, read by `main`) and `DOCKER_HOST` (the
+//! Docker engine for container tasks, default `unix:///var/run/docker.sock`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use exec_runtime::DockerConfig;
 use mesos_http::executor::ExecutorClientConfig;
 use mesos_wire::executor::ExecutorConfig;
 use mesos_wire::{ContentType, DEFAULT_MAX_RECORD_LEN, Endpoint};
@@ -44,6 +46,8 @@ pub struct Settings {
     pub content_type: ContentType,
     /// The `PATH` given to tasks (the executor's own).
     pub path: String,
+    /// `DOCKER_HOST`: where container tasks run.
+    pub docker_host: String,
 }
 
 /// The executor API URL of an agent, from `MESOS_SLAVE_PID`
@@ -148,7 +152,20 @@ impl Settings {
             path: get("PATH")
                 .filter(|p| !p.is_empty())
                 .unwrap_or_else(|| exec_runtime::process::DEFAULT_PATH.to_owned()),
+            docker_host: get("DOCKER_HOST")
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| DockerConfig::DEFAULT_HOST.to_owned()),
         })
+    }
+
+    /// The Docker runtime's configuration (default timeouts).
+    pub fn docker_config(&self) -> DockerConfig {
+        DockerConfig::new(
+            self.docker_host.clone(),
+            self.framework_id.clone(),
+            self.executor_id.clone(),
+            self.sandbox.clone(),
+        )
     }
 
     /// The `mesos-http` driver configuration; `seed` feeds UUIDs and jitter.
@@ -235,6 +252,10 @@ mod tests {
         assert_eq!(s.authorization, None);
         assert_eq!(s.content_type, ContentType::Protobuf);
         assert_eq!(s.path, exec_runtime::process::DEFAULT_PATH);
+        assert_eq!(s.docker_host, "unix:///var/run/docker.sock");
+        let d = s.docker_config();
+        assert_eq!((d.framework_id.as_str(), d.executor_id.as_str()), ("fw-1", "ex-1"));
+        assert_eq!(d.host, s.docker_host);
     }
 
     #[test]
@@ -250,6 +271,7 @@ mod tests {
             ("MESOS_EXECUTOR_AUTHENTICATION_TOKEN", "tok"),
             ("DROVER_EXECUTOR_CONTENT_TYPE", "json"),
             ("PATH", "/bin"),
+            ("DOCKER_HOST", "unix:///tmp/d.sock"),
         ]);
         let s = settings(&vars).unwrap();
         assert_eq!(s.agent.url(), "http://127.0.0.1:5051/slave(1)/api/v1/executor");
@@ -261,6 +283,7 @@ mod tests {
         assert_eq!(s.authorization.as_deref(), Some("Bearer tok"));
         assert_eq!(s.content_type, ContentType::Json);
         assert_eq!(s.path, "/bin");
+        assert_eq!(s.docker_host, "unix:///tmp/d.sock");
         vars.push(("MESOS_SANDBOX", "/sandbox"));
         assert_eq!(settings(&vars).unwrap().sandbox, PathBuf::from("/sandbox"));
         let c = settings(&vars).unwrap().client_config(7);

@@ -7,15 +7,14 @@
 //!
 //! - [`config`]: the settings the agent passes in the environment.
 //! - [`duration`]: Mesos' duration text (`5secs`, `15mins`).
-//! - [`task_info`]: the `TaskInfo` → task spec contract with the scheduler.
+//! - [`task_info`]: the `TaskInfo` → task spec contract with the scheduler
+//!   (`drover.v1.TaskData` in `TaskInfo.data`).
 //! - [`main_loop`]: the closed event loop that drives the core.
 
 pub mod config;
 pub mod duration;
 pub mod main_loop;
 pub mod task_info;
-
-use std::error::Error as StdError;
 
 /// Everything that can go wrong in the executor daemon.
 #[derive(Debug, thiserror::Error)]
@@ -34,30 +33,35 @@ pub enum ExecutorError {
         expected: &'static str,
     },
     /// A LAUNCH whose `TaskInfo.data` is empty.
-    #[error("the task has no `data`; Drover tasks carry a protobuf `mesos.v1.CommandInfo` there")]
+    #[error("the task has no `data`; Drover tasks carry a protobuf `drover.v1.TaskData` there")]
     NoTaskData,
-    /// A LAUNCH whose `TaskInfo.data` is not a `CommandInfo`.
-    #[error("the task's `data` is not a protobuf `mesos.v1.CommandInfo`")]
+    /// A LAUNCH whose `TaskInfo.data` is not a `TaskData`.
+    #[error("the task's `data` is not a protobuf `drover.v1.TaskData`")]
     BadTaskData(#[source] drover_protos::prost::DecodeError),
+    /// A plain (non-container) task without a command.
+    #[error("the task's `data` has no `command`")]
+    NoCommand,
     /// A command the executor cannot run.
     #[error("unsupported command: {0}")]
     UnsupportedCommand(&'static str),
     /// A command with nothing to run.
     #[error("the command is empty")]
     EmptyCommand,
+    /// A container the executor cannot run.
+    #[error("unsupported container: {0}")]
+    UnsupportedContainer(String),
+    /// A health check the executor cannot run.
+    #[error("health check {number}: {reason}")]
+    InvalidHealthCheck {
+        /// Its position in the task's list, from 1.
+        number: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The executor could not set itself up.
     #[error("cannot set up the executor")]
     Setup(#[source] std::io::Error),
 }
 
 /// Formats an error with its chain of sources: `outer: inner: innermost`.
-pub fn error_chain(err: &dyn StdError) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
-}
+pub use exec_runtime::error_chain;

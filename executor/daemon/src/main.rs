@@ -1,5 +1,6 @@
-//! The `drover-executor` binary: settings, logging, the runtime, the loop,
-//! and the final clean-up of every process the tasks left behind.
+//! The `drover-executor` binary: settings, logging, the runtime (Docker for
+//! container tasks, processes for the rest), the loop, and the final
+//! clean-up of every process the tasks left behind.
 //!
 //! Exit codes: 0 after a normal exit (tasks done or shutdown), 1 when the
 //! agent was lost or the executor could not start, 2 for a bad environment.
@@ -13,7 +14,7 @@ use drover_executor::config::Settings;
 use drover_executor::{error_chain, main_loop};
 use drover_time::{Clock, SystemClock};
 use exec_core::ExitReason;
-use exec_runtime::{ProcessRuntime, procs};
+use exec_runtime::{DispatchRuntime, DockerRuntime, ProcessRuntime, procs};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -61,7 +62,10 @@ fn run(settings: &Settings) -> anyhow::Result<ExitReason> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let seed =
         u64::try_from(clock.now().as_millis()).unwrap_or(0) ^ (u64::from(std::process::id()) << 32);
-    let runtime = Arc::new(ProcessRuntime::new(&settings.sandbox, settings.path.clone()));
+    let runtime = Arc::new(DispatchRuntime::new(
+        Arc::new(ProcessRuntime::new(&settings.sandbox, settings.path.clone())),
+        Arc::new(DockerRuntime::new(settings.docker_config())),
+    ));
     let reason =
         tokio.block_on(main_loop::run(settings, runtime, clock, seed)).context("main loop")?;
     // Dropping the runtime drops the tasks' exit watchers before the clean-up.

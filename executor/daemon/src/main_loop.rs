@@ -3,9 +3,14 @@
 //! Every iteration waits for the next event (an agent event from the
 //! `mesos-http` driver, a runtime result, SIGTERM, or the core's deadline),
 //! translates it into `exec-core` inputs, then performs the effects the core
-//! yields, in order, until it yields `Exit`. Starting a task and waiting for
-//! its exit run as tasks of one `JoinSet` owned by the loop; their results
-//! come back as events, so the core is never called from anywhere else.
+//! yields, in order, until it yields `Exit`. Starting a task, waiting for
+//! its exit, running a health probe and sweeping orphaned containers run as
+//! tasks of one `JoinSet` owned by the loop; their results come back as
+//! events, so the core is never called from anywhere else.
+//!
+//! Orphaned containers are swept when the loop starts and after every
+//! SUBSCRIBED; once the core exits, every container of this executor is
+//! removed (bounded by [`REMOVE_ALL_TIMEOUT`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,9 +20,10 @@ use drover_protos::mesos::v1 as mesos;
 use drover_protos::mesos::v1::executor::{Event as AgentEvent, event};
 use drover_time::Clock;
 use exec_core::{
-    Config, Effect, Executor, ExitReason, ExitStatus, Input, Reason, TaskId, TaskState,
+    Config, Effect, Executor, ExitReason, ExitStatus, Input, ProbeOutcome, Reason, TaskId,
+    TaskState,
 };
-use exec_runtime::{ContainerRuntime, RunningTask, RuntimeError, TaskControl};
+use exec_runtime::{ContainerRuntime, RunningTask, RuntimeError, TaskControl, probe};
 use mesos_http::executor::ExecutorInput;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -28,6 +34,12 @@ use crate::{ExecutorError, error_chain, task_info};
 
 /// How long one signal delivery may take before the loop moves on.
 const SIGNAL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the final removal of the executor's containers may take.
+pub const REMOVE_ALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The `TaskStatus.labels` key of a task's Docker container id.
+pub const CONTAINER_ID_LABEL: &str = "DROVER_CONTAINER_ID";
 
 /// Everything the main loop reacts to.
 #[derive(Debug)]
@@ -61,6 +73,8 @@ impl Event {
 enum RuntimeEvent {
     Started { task_id: TaskId, result: Result<RunningTask, RuntimeError> },
     Exited { task_id: TaskId, result: Result<ExitStatus, RuntimeError> },
+    Probed { task_id: TaskId, check: usize, seq: u64, outcome: ProbeOutcome },
+    Reaped(Result<Vec<String>, RuntimeError>),
 }
 
 /// Runs the executor until the core says to exit, and returns why.
@@ -86,14 +100,8 @@ pub async fn run(
             }
         }
     });
-    let mut shell = Shell {
-        core: Executor::new(Config::default()),
-        runtime,
-        updates,
-        controls: BTreeMap::new(),
-        jobs: JoinSet::new(),
-        shutdown_grace: settings.shutdown_grace,
-    };
+    let mut shell = Shell::new(runtime.clone(), updates, settings.shutdown_grace);
+    shell.reap_orphans();
     let reason = loop {
         let wait = shell.core.poll_timeout().map(|deadline| deadline.since(clock.now()));
         let event = tokio::select! {
@@ -113,6 +121,21 @@ pub async fn run(
             break reason;
         }
     };
+    let containers = shell.containers;
+    // The exit watchers and probes go first: nothing of them is wanted now.
+    drop(shell);
+    if containers {
+        match tokio::time::timeout(REMOVE_ALL_TIMEOUT, runtime.remove_all()).await {
+            Ok(Ok(ids)) if ids.is_empty() => {}
+            Ok(Ok(ids)) => {
+                tracing::info!(containers = ids.len(), "Removed the remaining containers.")
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %error_chain(&e), "Cannot remove the remaining containers.")
+            }
+            Err(_) => tracing::warn!("Removing the remaining containers timed out."),
+        }
+    }
     forwarder.abort();
     driver.abort();
     Ok(reason)
@@ -127,9 +150,33 @@ struct Shell {
     controls: BTreeMap<TaskId, Arc<dyn TaskControl>>,
     jobs: JoinSet<RuntimeEvent>,
     shutdown_grace: Duration,
+    /// A container task was launched: containers must be removed at exit.
+    containers: bool,
 }
 
 impl Shell {
+    fn new(
+        runtime: Arc<dyn ContainerRuntime>,
+        updates: mpsc::Sender<mesos::TaskStatus>,
+        shutdown_grace: Duration,
+    ) -> Self {
+        Shell {
+            core: Executor::new(Config::default()),
+            runtime,
+            updates,
+            controls: BTreeMap::new(),
+            jobs: JoinSet::new(),
+            shutdown_grace,
+            containers: false,
+        }
+    }
+
+    /// Sweeps orphaned containers in the background.
+    fn reap_orphans(&mut self) {
+        let reap = self.runtime.reap_orphans();
+        self.jobs.spawn(async move { RuntimeEvent::Reaped(reap.await) });
+    }
+
     /// Feeds one event to the core and performs its effects.
     async fn step(&mut self, event: Event, now: drover_time::Timestamp) -> Option<ExitReason> {
         tracing::trace!(kind = event.kind(), "Event.");
@@ -158,13 +205,15 @@ impl Shell {
                 vec![Input::AgentLost]
             }
             Event::Runtime(RuntimeEvent::Started { task_id, result: Ok(task) }) => {
-                tracing::info!(%task_id, pid = task.pid, "Task process started.");
+                let container_id = task.container_id.clone();
+                let container = container_id.as_deref().unwrap_or("");
+                tracing::info!(%task_id, pid = task.pid, container_id = container, "Task process started.");
                 self.controls.insert(task_id.clone(), task.control);
                 let exit = task.exit;
                 let id = task_id.clone();
                 self.jobs
                     .spawn(async move { RuntimeEvent::Exited { task_id: id, result: exit.await } });
-                vec![Input::Started { task_id, pid: task.pid }]
+                vec![Input::Started { task_id, pid: task.pid, container_id }]
             }
             Event::Runtime(RuntimeEvent::Started { task_id, result: Err(e) }) => {
                 let error = error_chain(&e);
@@ -179,6 +228,21 @@ impl Shell {
                 });
                 tracing::info!(%task_id, ?status, "Task process exited.");
                 vec![Input::Exited { task_id, status }]
+            }
+            Event::Runtime(RuntimeEvent::Probed { task_id, check, seq, outcome }) => {
+                tracing::debug!(%task_id, check, ?outcome, "Health probe finished.");
+                vec![Input::ProbeResult { task_id, check, seq, outcome }]
+            }
+            Event::Runtime(RuntimeEvent::Reaped(Ok(ids))) => {
+                if !ids.is_empty() {
+                    tracing::info!(containers = ?ids, "Removed orphaned containers.");
+                }
+                Vec::new()
+            }
+            Event::Runtime(RuntimeEvent::Reaped(Err(e))) => {
+                // Expected where there is no Docker and no container task.
+                tracing::debug!(error = %error_chain(&e), "Cannot look for orphaned containers.");
+                Vec::new()
             }
             Event::Terminate => {
                 tracing::info!("Terminated; shutting down.");
@@ -197,6 +261,7 @@ impl Shell {
                     c.r#type() == mesos::framework_info::capability::Type::TaskKillingState
                 });
                 tracing::info!(%agent_id, task_killing_state, "Subscribed to the agent.");
+                self.reap_orphans();
                 vec![Input::FrameworkCapabilities { task_killing_state }]
             }
             event::Type::Launch => {
@@ -204,7 +269,10 @@ impl Shell {
                 let task_id = TaskId(launch.task.task_id.value.clone());
                 match task_info::task_spec(&launch.task) {
                     Ok(spec) => {
-                        tracing::info!(%task_id, command = ?spec.command, "Launching task.");
+                        let app_id = spec.app_id.clone().unwrap_or_default();
+                        let image = spec.container.as_ref().map_or("", |c| c.image.as_str());
+                        tracing::info!(%task_id, %app_id, image, command = ?spec.command, "Launching task.");
+                        self.containers |= spec.container.is_some();
                         vec![Input::Launch(spec)]
                     }
                     Err(e) => {
@@ -282,11 +350,20 @@ impl Shell {
                 },
                 None => tracing::debug!(%task_id, ?signal, "No process to signal."),
             },
-            Effect::Update { task_id, state, message, reason } => {
-                tracing::info!(%task_id, ?state, detail = message.as_deref().unwrap_or(""), "Task status changed.");
-                if self.updates.send(status(&task_id, state, message, reason)).await.is_err() {
+            Effect::Update { task_id, state, message, reason, healthy, container_id } => {
+                tracing::info!(%task_id, ?state, ?healthy, detail = message.as_deref().unwrap_or(""), "Task status changed.");
+                let update = Update { state, message, reason, healthy, container_id };
+                if self.updates.send(status(&task_id, update)).await.is_err() {
                     tracing::warn!(%task_id, "The update forwarder is gone; update dropped.");
                 }
+            }
+            Effect::Probe { task_id, check, seq, probe, timeout } => {
+                tracing::debug!(%task_id, check, %probe, "Probing the task's health.");
+                let control = self.controls.get(&task_id).cloned();
+                let running = probe::run(probe, control, timeout);
+                self.jobs.spawn(async move {
+                    RuntimeEvent::Probed { task_id, check, seq, outcome: running.await }
+                });
             }
             Effect::Exit(reason) => {
                 tracing::info!(?reason, "Executor exiting.");
@@ -297,16 +374,27 @@ impl Shell {
     }
 }
 
-/// The Mesos status update for a state change.
-fn status(
-    task_id: &TaskId,
+/// The content of an [`Effect::Update`].
+#[derive(Debug, Clone)]
+struct Update {
     state: TaskState,
     message: Option<String>,
     reason: Option<Reason>,
-) -> mesos::TaskStatus {
+    healthy: Option<bool>,
+    container_id: Option<String>,
+}
+
+/// The Mesos status update for a state change: the container id goes in
+/// the `DROVER_CONTAINER_ID` label.
+fn status(task_id: &TaskId, update: Update) -> mesos::TaskStatus {
+    let Update { state, message, reason, healthy, container_id } = update;
     let mut status = mesos::TaskStatus {
         task_id: mesos::TaskId { value: task_id.0.clone() },
         message,
+        healthy,
+        labels: container_id.map(|id| mesos::Labels {
+            labels: vec![mesos::Label { key: CONTAINER_ID_LABEL.to_owned(), value: Some(id) }],
+        }),
         ..Default::default()
     };
     status.set_state(match state {
@@ -324,6 +412,9 @@ fn status(
             Reason::ContainerLaunchFailed => mesos::task_status::Reason::ContainerLaunchFailed,
             Reason::TaskKilledDuringLaunch => mesos::task_status::Reason::TaskKilledDuringLaunch,
             Reason::ExecutorTerminated => mesos::task_status::Reason::ExecutorTerminated,
+            Reason::HealthCheckStatusUpdated => {
+                mesos::task_status::Reason::TaskHealthCheckStatusUpdated
+            }
         });
     }
     status
@@ -338,17 +429,41 @@ mod tests {
 
     use super::*;
 
+    fn update(state: TaskState) -> Update {
+        Update { state, message: None, reason: None, healthy: None, container_id: None }
+    }
+
     #[test]
-    fn statuses_carry_state_message_and_reason() {
-        let s =
-            status(&"t".into(), TaskState::Error, Some("bad".into()), Some(Reason::TaskInvalid));
+    fn statuses_carry_state_message_reason_health_and_the_container_id() {
+        let bad = Update {
+            message: Some("bad".into()),
+            reason: Some(Reason::TaskInvalid),
+            ..update(TaskState::Error)
+        };
+        let s = status(&"t".into(), bad);
         assert_eq!(s.task_id.value, "t");
         assert_eq!(s.state(), mesos::TaskState::TaskError);
         assert_eq!(s.message.as_deref(), Some("bad"));
         assert_eq!(s.reason(), mesos::task_status::Reason::TaskInvalid);
-        let s = status(&"t".into(), TaskState::Killing, None, None);
+        assert_eq!((s.healthy, s.labels), (None, None));
+        let s = status(&"t".into(), update(TaskState::Killing));
         assert_eq!(s.state(), mesos::TaskState::TaskKilling);
         assert_eq!(s.reason, None);
+        let healthy = Update {
+            reason: Some(Reason::HealthCheckStatusUpdated),
+            healthy: Some(true),
+            container_id: Some("c0ffee".into()),
+            ..update(TaskState::Running)
+        };
+        let s = status(&"t".into(), healthy);
+        assert_eq!(s.reason(), mesos::task_status::Reason::TaskHealthCheckStatusUpdated);
+        assert_eq!(s.healthy, Some(true));
+        let labels = s.labels.unwrap().labels;
+        assert_eq!(labels.len(), 1);
+        assert_eq!(
+            (labels[0].key.as_str(), labels[0].value.as_deref()),
+            ("DROVER_CONTAINER_ID", Some("c0ffee"))
+        );
     }
 
     fn launch_event(id: &str, data: Option<Vec<u8>>) -> AgentEvent {
@@ -373,17 +488,12 @@ mod tests {
             ..FakeBehaviour::exits(Duration::from_secs(100), 0)
         });
         let (tx, mut updates) = mpsc::channel(64);
-        let mut shell = Shell {
-            core: Executor::new(Config::default()),
-            runtime: Arc::new(fake.clone()),
-            updates: tx,
-            controls: BTreeMap::new(),
-            jobs: JoinSet::new(),
-            shutdown_grace: Duration::from_secs(5),
-        };
+        let mut shell = Shell::new(Arc::new(fake.clone()), tx, Duration::from_secs(5));
         let now = drover_time::Timestamp::from_secs(1);
-        let data =
-            task_info::encode_command(&exec_core::Command::Shell("x".into()), &BTreeMap::new());
+        let data = task_info::encode_task_data(&exec_core::TaskSpec::new(
+            "ok",
+            exec_core::Command::Shell("x".into()),
+        ));
         assert!(
             shell
                 .step(

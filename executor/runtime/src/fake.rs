@@ -3,7 +3,9 @@
 //! A scripted task "runs" for a while on tokio's clock (so paused-time
 //! tests are instant), then exits with a chosen status. SIGKILL ends it at
 //! once with signal 9; SIGTERM ends it with signal 15 unless it is scripted
-//! to ignore SIGTERM. Every start and signal is recorded.
+//! to ignore SIGTERM. Commands run beside a task ([`TaskControl::exec`])
+//! exit with a per-task scripted status (0 unless [`FakeRuntime::script_exec`]
+//! says otherwise). Every start, signal and command is recorded.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -13,8 +15,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::{
-    BoxFuture, ContainerRuntime, ExitStatus, RunningTask, RuntimeError, Signal, TaskControl,
-    TaskId, TaskSpec,
+    BoxFuture, Command, ContainerRuntime, ExecOutput, ExitStatus, RunningTask, RuntimeError,
+    Signal, TaskControl, TaskId, TaskSpec,
 };
 
 /// How a scripted task behaves.
@@ -45,8 +47,10 @@ impl FakeBehaviour {
 #[derive(Debug, Default)]
 struct Record {
     scripts: BTreeMap<TaskId, FakeBehaviour>,
+    exec_status: BTreeMap<TaskId, ExitStatus>,
     started: Vec<TaskId>,
     signals: Vec<(TaskId, Signal)>,
+    execs: Vec<(TaskId, Command)>,
 }
 
 /// A runtime whose tasks follow a script.
@@ -72,6 +76,16 @@ impl FakeRuntime {
         self.lock().scripts.insert(task_id.into(), behaviour);
     }
 
+    /// From now on, commands run beside `task_id` exit with `status`.
+    pub fn script_exec(&self, task_id: impl Into<TaskId>, status: ExitStatus) {
+        self.lock().exec_status.insert(task_id.into(), status);
+    }
+
+    /// The commands run beside tasks so far, in order.
+    pub fn execs(&self) -> Vec<(TaskId, Command)> {
+        self.lock().execs.clone()
+    }
+
     /// The tasks started so far, in order.
     pub fn started(&self) -> Vec<TaskId> {
         self.lock().started.clone()
@@ -92,8 +106,11 @@ impl ContainerRuntime for FakeRuntime {
         }
         self.lock().started.push(spec.task_id.clone());
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let control =
-            Arc::new(FakeControl { task_id: spec.task_id, record: self.record.clone(), tx });
+        let control = Arc::new(FakeControl {
+            task_id: spec.task_id.clone(),
+            record: self.record.clone(),
+            tx,
+        });
         let exit = Box::pin(async move {
             let sleep = tokio::time::sleep(behaviour.run_for);
             tokio::pin!(sleep);
@@ -114,7 +131,8 @@ impl ContainerRuntime for FakeRuntime {
             }
         });
         let pid = self.next_pid.fetch_add(1, Ordering::SeqCst);
-        Box::pin(async move { Ok(RunningTask { pid, control, exit }) })
+        let container_id = spec.container.is_some().then(|| format!("fake-{pid}"));
+        Box::pin(async move { Ok(RunningTask { pid, container_id, control, exit }) })
     }
 }
 
@@ -136,20 +154,25 @@ impl TaskControl for FakeControl {
         let _ = self.tx.send(signal);
         Box::pin(async { Ok(()) })
     }
+
+    fn exec(
+        &self,
+        command: &Command,
+        _env: &BTreeMap<String, String>,
+    ) -> BoxFuture<Result<ExecOutput, RuntimeError>> {
+        let mut record = self.record.lock().unwrap_or_else(PoisonError::into_inner);
+        record.execs.push((self.task_id.clone(), command.clone()));
+        let status = record.exec_status.get(&self.task_id).copied().unwrap_or(ExitStatus::Code(0));
+        Box::pin(async move { Ok(ExecOutput { status, output: String::new() }) })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Command;
 
     fn spec(id: &str) -> TaskSpec {
-        TaskSpec {
-            task_id: id.into(),
-            command: Command::Shell("x".into()),
-            env: BTreeMap::new(),
-            kill_grace: None,
-        }
+        TaskSpec::new(id, Command::Shell("x".into()))
     }
 
     #[tokio::test(start_paused = true)]
@@ -186,6 +209,14 @@ mod tests {
         let polite = rt.start(spec("polite")).await.unwrap();
         polite.control.signal(Signal::Term).await.unwrap();
         assert_eq!(polite.exit.await.unwrap(), ExitStatus::Signal(15));
+
+        let check = Command::Shell("true".into());
+        let out = polite.control.exec(&check, &BTreeMap::new()).await.unwrap();
+        assert_eq!(out.status, ExitStatus::Code(0));
+        rt.script_exec("polite", ExitStatus::Code(1));
+        let out = polite.control.exec(&check, &BTreeMap::new()).await.unwrap();
+        assert_eq!(out.status, ExitStatus::Code(1));
+        assert_eq!(rt.execs().len(), 2);
 
         let err = rt.start(spec("broken")).await.unwrap_err();
         assert_eq!(err.to_string(), "no image");

@@ -9,6 +9,10 @@
 //! - The child leads its own process group, so a signal reaches everything
 //!   it started (`killpg`), and after the main process exits the group is
 //!   SIGKILLed to remove stragglers.
+//! - Resource limits and containers are not this runtime's business: the
+//!   task's `limits` are ignored and a container task is refused.
+//! - [`TaskControl::exec`] (health-check commands) runs in the sandbox with
+//!   the task's environment, in its own process group, killed when dropped.
 //! - The child gets `PR_SET_PDEATHSIG = SIGKILL`: it dies if the executor
 //!   dies. The setting is not inherited across `fork`, so the task's own
 //!   children are not covered; they stay in the executor's session, which
@@ -17,6 +21,7 @@
 //!   worker or the main thread of a current-thread runtime, never a
 //!   `spawn_blocking` thread), inside a tokio runtime.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::process::ExitStatusExt;
@@ -26,8 +31,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::{
-    BoxFuture, Command, ContainerRuntime, ExitStatus, RunningTask, RuntimeError, Signal,
-    TaskControl, TaskSpec,
+    BoxFuture, Command, ContainerRuntime, ExecOutput, ExitStatus, RunningTask, RuntimeError,
+    Signal, TaskControl, TaskSpec, output_tail,
 };
 
 /// The `PATH` tasks get when the executor has none.
@@ -60,32 +65,48 @@ impl ProcessRuntime {
             .map_err(|source| RuntimeError::Sandbox { path, source })
     }
 
-    fn spawn(&self, spec: &TaskSpec) -> Result<RunningTask, RuntimeError> {
-        let argv: Vec<&str> = match &spec.command {
+    /// `program` and `args` of a command, in a clean environment in the
+    /// sandbox, in its own process group.
+    fn command(
+        &self,
+        command: &Command,
+        task_id: &str,
+        env: &BTreeMap<String, String>,
+    ) -> Result<tokio::process::Command, RuntimeError> {
+        let argv: Vec<&str> = match command {
             Command::Shell(line) => vec!["/bin/sh", "-c", line],
             Command::Argv(argv) => argv.iter().map(String::as_str).collect(),
+            Command::ImageDefault => Vec::new(),
         };
         let (program, args) = argv.split_first().ok_or(RuntimeError::EmptyCommand)?;
         if program.is_empty() {
             return Err(RuntimeError::EmptyCommand);
         }
-        let stdout = self.open_log("stdout")?;
-        let stderr = self.open_log("stderr")?;
-
         let mut cmd = tokio::process::Command::new(program);
         cmd.args(args)
             .env_clear()
             .env("PATH", &self.path)
             .env("HOME", &self.sandbox)
             .env("MESOS_SANDBOX", &self.sandbox)
-            .env("MESOS_TASK_ID", spec.task_id.as_str())
-            .envs(&spec.env)
+            .env("MESOS_TASK_ID", task_id)
+            .envs(env)
             .current_dir(&self.sandbox)
             .stdin(Stdio::null())
-            .stdout(Stdio::from(stdout))
-            .stderr(Stdio::from(stderr))
-            .process_group(0)
-            .kill_on_drop(false);
+            .process_group(0);
+        Ok(cmd)
+    }
+
+    fn spawn(&self, spec: &TaskSpec) -> Result<RunningTask, RuntimeError> {
+        if spec.container.is_some() {
+            return Err(RuntimeError::InvalidContainer(
+                "the process runtime cannot run a container".to_owned(),
+            ));
+        }
+        let mut cmd = self.command(&spec.command, spec.task_id.as_str(), &spec.env)?;
+        let program = program_name(&spec.command);
+        let stdout = self.open_log("stdout")?;
+        let stderr = self.open_log("stderr")?;
+        cmd.stdout(Stdio::from(stdout)).stderr(Stdio::from(stderr)).kill_on_drop(false);
         // SAFETY: getpid has no preconditions and cannot fail.
         let parent = unsafe { libc::getpid() };
         // SAFETY: the closure runs in the forked child before exec, where only
@@ -107,13 +128,17 @@ impl ProcessRuntime {
                 Ok(())
             });
         }
-        let mut child = cmd
-            .spawn()
-            .map_err(|source| RuntimeError::Spawn { program: (*program).to_owned(), source })?;
+        let mut child = cmd.spawn().map_err(|source| RuntimeError::Spawn { program, source })?;
         let pid = child.id().unwrap_or(0);
         let pgid = i32::try_from(pid).unwrap_or(0);
         let exited = Arc::new(AtomicBool::new(false));
-        let control = Arc::new(ProcessControl { pgid, exited: exited.clone() });
+        let control = Arc::new(ProcessControl {
+            pgid,
+            exited: exited.clone(),
+            runtime: self.clone(),
+            task_id: spec.task_id.as_str().to_owned(),
+            env: spec.env.clone(),
+        });
         let exit = Box::pin(async move {
             let status = child.wait().await;
             exited.store(true, Ordering::SeqCst);
@@ -127,7 +152,7 @@ impl ProcessRuntime {
                 (None, None) => ExitStatus::Code(-1),
             })
         });
-        Ok(RunningTask { pid, control, exit })
+        Ok(RunningTask { pid, container_id: None, control, exit })
     }
 }
 
@@ -139,11 +164,15 @@ impl ContainerRuntime for ProcessRuntime {
     }
 }
 
-/// Signals a child's process group.
+/// Signals a child's process group; runs commands in its sandbox.
 #[derive(Debug)]
 struct ProcessControl {
     pgid: i32,
     exited: Arc<AtomicBool>,
+    runtime: ProcessRuntime,
+    task_id: String,
+    /// The task's own environment.
+    env: BTreeMap<String, String>,
 }
 
 impl TaskControl for ProcessControl {
@@ -160,6 +189,40 @@ impl TaskControl for ProcessControl {
                 .map_err(|source| RuntimeError::Signal { pgid: self.pgid, source })
         };
         Box::pin(async move { result })
+    }
+
+    fn exec(
+        &self,
+        command: &Command,
+        env: &BTreeMap<String, String>,
+    ) -> BoxFuture<Result<ExecOutput, RuntimeError>> {
+        let mut all = self.env.clone();
+        all.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let program = program_name(command);
+        let cmd = self.runtime.command(command, &self.task_id, &all);
+        Box::pin(async move {
+            let mut cmd = cmd?;
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+            let out =
+                cmd.output().await.map_err(|source| RuntimeError::Spawn { program, source })?;
+            let status = match (out.status.code(), out.status.signal()) {
+                (Some(code), _) => ExitStatus::Code(code),
+                (None, Some(sig)) => ExitStatus::Signal(sig),
+                (None, None) => ExitStatus::Code(-1),
+            };
+            let mut output = out.stdout;
+            output.extend_from_slice(&out.stderr);
+            Ok(ExecOutput { status, output: output_tail(&output) })
+        })
+    }
+}
+
+/// The program a command executes, for error messages.
+fn program_name(command: &Command) -> String {
+    match command {
+        Command::Shell(_) => "/bin/sh".to_owned(),
+        Command::Argv(argv) => argv.first().cloned().unwrap_or_default(),
+        Command::ImageDefault => String::new(),
     }
 }
 

@@ -36,6 +36,27 @@ fn stat(pid: u32) -> Option<(char, u32)> {
     Some((state, ppid))
 }
 
+/// When `pid` started, in clock ticks since boot (`/proc/<pid>/stat` field
+/// 22): with the pid, it identifies a process across pid reuse.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 1..];
+    // Field 3 (the state) is the first after the command name.
+    rest.split_whitespace().nth(22 - 3)?.parse().ok()
+}
+
+/// This process' pid namespace, e.g. `pid:[4026531836]`: pids mean the
+/// same process only within one namespace.
+pub fn pid_namespace() -> Option<String> {
+    fs::read_link("/proc/self/ns/pid").ok().map(|p| p.display().to_string())
+}
+
+/// True while the process `pid` that started at `start` (see
+/// [`start_time`]) lives.
+pub fn is_same_process_alive(pid: u32, start: u64) -> bool {
+    is_alive(pid) && start_time(pid) == Some(start)
+}
+
 fn all_pids() -> Vec<u32> {
     let Ok(dir) = fs::read_dir("/proc") else { return Vec::new() };
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()
@@ -109,5 +130,9 @@ mod tests {
         assert!(is_alive(me));
         assert!(children_of(ppid).contains(&me));
         assert!(!is_alive(u32::MAX));
+        let start = start_time(me).unwrap();
+        assert!(is_same_process_alive(me, start));
+        assert!(!is_same_process_alive(me, start + 1));
+        assert!(pid_namespace().unwrap().starts_with("pid:["));
     }
 }

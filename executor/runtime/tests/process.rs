@@ -21,13 +21,11 @@ fn marker() -> String {
 
 fn spec(command: Command, env: &[(&str, &str)]) -> TaskSpec {
     TaskSpec {
-        task_id: "task-1".into(),
-        command,
         env: env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect::<BTreeMap<_, _>>(),
-        kill_grace: None,
+        ..TaskSpec::new("task-1", command)
     }
 }
 
@@ -126,6 +124,30 @@ async fn a_missing_program_or_an_empty_command_fails_to_start() {
     let rt = ProcessRuntime::new(dir.path().join("missing"), DEFAULT_PATH);
     let err = rt.start(spec(shell("true"), &[])).await.unwrap_err();
     assert!(matches!(err, RuntimeError::Sandbox { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn commands_run_beside_a_task_in_its_sandbox_with_its_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ready"), "").unwrap();
+    let rt = ProcessRuntime::new(dir.path(), DEFAULT_PATH);
+    let task = rt.start(spec(shell("sleep 100"), &[("APP", "web")])).await.unwrap();
+    let check = |line: &str| Command::Shell(line.to_owned());
+    let env: BTreeMap<String, String> = [("FILE".to_owned(), "ready".to_owned())].into();
+    let ok = task.control.exec(&check("test -f $FILE && test $APP = web"), &env).await.unwrap();
+    assert_eq!(ok.status, ExitStatus::Code(0));
+    let bad = task.control.exec(&check("echo nope >&2; exit 4"), &env).await.unwrap();
+    assert_eq!((bad.status, bad.output.as_str()), (ExitStatus::Code(4), "nope"));
+    let err = task.control.exec(&Command::ImageDefault, &env).await.unwrap_err();
+    assert!(matches!(err, RuntimeError::EmptyCommand), "{err:?}");
+    task.control.signal(Signal::Kill).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task.exit).await.unwrap().unwrap();
+    // A container task is not this runtime's.
+    let boxed = TaskSpec {
+        container: Some(exec_core::DockerSpec::new("busybox")),
+        ..spec(Command::ImageDefault, &[])
+    };
+    assert!(matches!(rt.start(boxed).await.unwrap_err(), RuntimeError::InvalidContainer(_)));
 }
 
 #[tokio::test]

@@ -17,10 +17,8 @@ fn harness(task_killing_state: bool) -> Harness {
 
 fn spec(id: &str, grace: Option<u64>) -> TaskSpec {
     TaskSpec {
-        task_id: id.into(),
-        command: Command::Shell("true".into()),
-        env: BTreeMap::new(),
         kill_grace: grace.map(Duration::from_secs),
+        ..TaskSpec::new(id, Command::Shell("true".into()))
     }
 }
 
@@ -28,15 +26,24 @@ fn render(e: &Effect) -> String {
     match e {
         Effect::Spawn(s) => format!("spawn {}", s.task_id),
         Effect::Signal { task_id, signal } => format!("signal {task_id} {signal:?}"),
-        Effect::Update { task_id, state, message, reason } => {
+        Effect::Update { task_id, state, message, reason, healthy, container_id } => {
             let mut s = format!("update {task_id} {state:?}");
+            if let Some(h) = healthy {
+                s.push_str(if *h { " healthy" } else { " unhealthy" });
+            }
             if let Some(m) = message {
                 s.push_str(&format!(" '{m}'"));
             }
             if let Some(r) = reason {
                 s.push_str(&format!(" {r:?}"));
             }
+            if let Some(c) = container_id {
+                s.push_str(&format!(" [{c}]"));
+            }
             s
+        }
+        Effect::Probe { task_id, check, seq, probe, timeout } => {
+            format!("probe {task_id} #{check}/{seq} {probe} within {timeout:?}")
         }
         Effect::Exit(r) => format!("exit {r:?}"),
     }
@@ -60,7 +67,7 @@ impl Harness {
 
     fn launch_running(&mut self, id: &str, grace: Option<u64>) {
         self.send(Input::Launch(spec(id, grace))).unwrap();
-        self.send(Input::Started { task_id: id.into(), pid: 42 }).unwrap();
+        self.send(Input::Started { task_id: id.into(), pid: 42, container_id: None }).unwrap();
         assert_eq!(
             self.effects(),
             [
@@ -92,7 +99,7 @@ fn launch_reports_starting_spawns_and_reports_running_once_started() {
     h.send(Input::Launch(spec("t1", None))).unwrap();
     assert_eq!(h.effects(), ["update t1 Starting", "spawn t1"]);
     assert_eq!(h.ex.task_state(&"t1".into()), Some(TaskState::Starting));
-    h.send(Input::Started { task_id: "t1".into(), pid: 7 }).unwrap();
+    h.send(Input::Started { task_id: "t1".into(), pid: 7, container_id: None }).unwrap();
     assert_eq!(h.effects(), ["update t1 Running"]);
     assert_eq!(h.ex.task_state(&"t1".into()), Some(TaskState::Running));
     assert_eq!(h.ex.poll_timeout(), None);
@@ -218,7 +225,7 @@ fn a_task_killed_while_launching_gets_no_running_and_is_stopped_once_started() {
     assert_eq!(h.effects(), ["update t Starting", "spawn t", "update t Killing"]);
     assert_eq!(h.ex.poll_timeout(), None);
     h.at_ms(2_000);
-    h.send(Input::Started { task_id: "t".into(), pid: 9 }).unwrap();
+    h.send(Input::Started { task_id: "t".into(), pid: 9, container_id: None }).unwrap();
     assert_eq!(h.effects(), ["signal t Term"]);
     assert_eq!(h.at_ms(7_000), ["signal t Kill"]);
     h.exited("t", ExitStatus::Signal(9));
@@ -242,7 +249,7 @@ fn a_failed_start_fails_the_task_or_reports_it_killed_during_launch() {
         ]
     );
     assert_eq!(
-        h.send(Input::Started { task_id: "a".into(), pid: 1 }),
+        h.send(Input::Started { task_id: "a".into(), pid: 1, container_id: None }),
         Err(Ignored::AlreadyTerminal("a".into()))
     );
 }
@@ -257,7 +264,7 @@ fn a_duplicate_launch_is_ignored_and_never_spawned_twice() {
         Err(Ignored::DuplicateTask("t".into()))
     );
     assert_eq!(
-        h.send(Input::Started { task_id: "t".into(), pid: 1 }),
+        h.send(Input::Started { task_id: "t".into(), pid: 1, container_id: None }),
         Err(Ignored::AlreadyStarted("t".into()))
     );
     assert!(h.effects().is_empty());
@@ -402,7 +409,7 @@ fn results_for_unknown_tasks_are_ignored() {
     let mut h = harness(false);
     let id = TaskId::from("ghost");
     assert_eq!(
-        h.send(Input::Started { task_id: id.clone(), pid: 1 }),
+        h.send(Input::Started { task_id: id.clone(), pid: 1, container_id: None }),
         Err(Ignored::UnknownTask(id.clone()))
     );
     assert_eq!(
@@ -416,4 +423,135 @@ fn results_for_unknown_tasks_are_ignored() {
     assert_eq!(h.send(Input::Acknowledged { task_id: id.clone() }), Err(Ignored::UnknownTask(id)));
     assert!(h.effects().is_empty());
     assert_eq!(Ignored::UnknownTask("x".into()).to_string(), "unknown task `x`");
+}
+
+fn checked_spec(id: &str, max_failures: u32) -> TaskSpec {
+    let check = crate::task::HealthCheck {
+        probe: Probe::Http { port: 8080, path: "/ping".into(), ipv6: false, ignore_1xx: false },
+        delay: Duration::from_secs(5),
+        interval: Duration::from_secs(10),
+        timeout: Duration::from_secs(2),
+        grace_period: Duration::ZERO,
+        max_consecutive_failures: max_failures,
+    };
+    TaskSpec { health_checks: vec![check], ..spec(id, Some(4)) }
+}
+
+impl Harness {
+    fn probe(&mut self, id: &str, seq: u64, outcome: ProbeOutcome) -> Result<(), Ignored> {
+        self.send(Input::ProbeResult { task_id: id.into(), check: 0, seq, outcome })
+    }
+}
+
+#[test]
+fn a_container_task_reports_its_container_id_on_running_and_every_later_update() {
+    let mut h = harness(true);
+    let docker = crate::task::DockerSpec::new("busybox");
+    h.send(Input::Launch(TaskSpec { container: Some(docker.clone()), ..spec("c", None) })).unwrap();
+    h.send(Input::Started { task_id: "c".into(), pid: 5, container_id: Some("f00d".into()) })
+        .unwrap();
+    h.kill("c", None).unwrap();
+    h.exited("c", ExitStatus::Code(0));
+    assert_eq!(
+        h.effects(),
+        [
+            "update c Starting",
+            "spawn c",
+            "update c Running 'Container f00d is running' [f00d]",
+            "update c Killing [f00d]",
+            "signal c Term",
+            "update c Killed 'Command exited with status 0' [f00d]",
+        ]
+    );
+
+    h.send(Input::Launch(TaskSpec { container: Some(docker), ..spec("broken", None) })).unwrap();
+    h.send(Input::StartFailed { task_id: "broken".into(), error: "cannot pull image `x`".into() })
+        .unwrap();
+    assert_eq!(
+        h.effects().last().map(String::as_str),
+        Some(
+            "update broken Failed 'Failed to launch the container: cannot pull image `x`' ContainerLaunchFailed"
+        )
+    );
+}
+
+#[test]
+fn health_checks_start_after_the_delay_and_report_each_change_of_health() {
+    let mut h = harness(false);
+    h.send(Input::Launch(checked_spec("t", 0))).unwrap();
+    assert_eq!(h.ex.poll_timeout(), None, "no probe before RUNNING");
+    h.send(Input::Started { task_id: "t".into(), pid: 1, container_id: None }).unwrap();
+    h.effects();
+    assert_eq!(h.ex.poll_timeout(), Some(T0.plus(Duration::from_secs(5))));
+    assert!(h.at_ms(4_999).is_empty());
+    assert_eq!(h.at_ms(5_000), ["probe t #0/1 HTTP GET http://127.0.0.1:8080/ping within 2s"]);
+    assert_eq!(h.ex.poll_timeout(), None, "one probe at a time");
+    h.now = T0.plus(Duration::from_millis(5_300));
+    h.probe("t", 1, ProbeOutcome::Healthy).unwrap();
+    assert_eq!(
+        h.effects(),
+        ["update t Running healthy 'Task is healthy' HealthCheckStatusUpdated"]
+    );
+    assert_eq!(h.ex.poll_timeout(), Some(T0.plus(Duration::from_millis(15_300))));
+    h.at_ms(15_300);
+    h.probe("t", 2, ProbeOutcome::Healthy).unwrap();
+    assert!(h.effects().is_empty(), "no update without a change");
+    h.at_ms(25_300);
+    h.probe("t", 3, ProbeOutcome::Unhealthy("HTTP 503".into())).unwrap();
+    assert_eq!(
+        h.effects(),
+        [
+            "update t Running unhealthy 'Health check 1 (HTTP GET http://127.0.0.1:8080/ping) failed: HTTP 503' HealthCheckStatusUpdated"
+        ]
+    );
+    assert_eq!(h.probe("t", 3, ProbeOutcome::Healthy), Err(Ignored::StaleProbe("t".into())));
+    h.at_ms(35_300);
+    h.probe("t", 4, ProbeOutcome::TimedOut).unwrap();
+    assert!(h.effects().is_empty(), "0 failures allowed means never kill");
+    h.exited("t", ExitStatus::Code(0));
+    assert_eq!(h.effects(), ["update t Finished unhealthy 'Command exited with status 0'"]);
+    assert_eq!(h.probe("t", 5, ProbeOutcome::Healthy), Err(Ignored::AlreadyTerminal("t".into())));
+    assert_eq!(h.at_ms(60_000), ["exit TasksDone"], "no probe after the end");
+}
+
+#[test]
+fn too_many_failures_kill_the_task_through_the_normal_kill_path() {
+    let mut h = harness(true);
+    h.send(Input::Launch(checked_spec("t", 2))).unwrap();
+    h.send(Input::Started { task_id: "t".into(), pid: 1, container_id: None }).unwrap();
+    h.effects();
+    h.at_ms(5_000);
+    h.probe("t", 1, ProbeOutcome::Unhealthy("connection refused".into())).unwrap();
+    assert_eq!(h.effects().len(), 1, "unhealthy, not yet killed");
+    h.at_ms(15_000);
+    h.probe("t", 2, ProbeOutcome::Unhealthy("connection refused".into())).unwrap();
+    assert_eq!(h.effects(), ["update t Killing unhealthy", "signal t Term"]);
+    assert_eq!(h.ex.poll_timeout(), Some(T0.plus(Duration::from_secs(19))), "the task's 4 s grace");
+    assert!(h.at_ms(18_999).is_empty(), "no probe while killing");
+    assert_eq!(h.at_ms(19_000), ["signal t Kill"]);
+    h.exited("t", ExitStatus::Signal(9));
+    assert_eq!(
+        h.effects(),
+        [
+            "update t Killed unhealthy 'Killed after failing health check 1 (HTTP GET http://127.0.0.1:8080/ping) 2 times in a row: connection refused. Command terminated with signal Killed' HealthCheckStatusUpdated"
+        ]
+    );
+}
+
+#[test]
+fn a_killed_or_shutting_down_task_is_not_probed_and_late_results_are_stale() {
+    let mut h = harness(false);
+    h.send(Input::Launch(checked_spec("a", 1))).unwrap();
+    h.send(Input::Launch(checked_spec("b", 1))).unwrap();
+    h.kill("b", None).unwrap();
+    h.send(Input::Started { task_id: "a".into(), pid: 1, container_id: None }).unwrap();
+    h.send(Input::Started { task_id: "b".into(), pid: 2, container_id: None }).unwrap();
+    h.effects();
+    let probes: Vec<String> =
+        h.at_ms(5_000).into_iter().filter(|e| e.starts_with("probe")).collect();
+    assert_eq!(probes, ["probe a #0/1 HTTP GET http://127.0.0.1:8080/ping within 2s"]);
+    h.send(Input::Shutdown { grace: Duration::from_secs(10) }).unwrap();
+    h.effects();
+    assert_eq!(h.probe("a", 1, ProbeOutcome::Healthy), Err(Ignored::StaleProbe("a".into())));
+    assert!(h.at_ms(9_000).iter().all(|e| !e.starts_with("probe")));
 }
