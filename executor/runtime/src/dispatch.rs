@@ -40,7 +40,7 @@ impl ContainerRuntime for DispatchRuntime {
 mod tests {
     use std::time::Duration;
 
-    use exec_core::{DockerSpec, Network};
+    use exec_core::DockerSpec;
 
     use super::*;
     use crate::{Command, FakeBehaviour, FakeRuntime};
