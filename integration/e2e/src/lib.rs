@@ -289,7 +289,13 @@ pub struct Proc {
 /// Live processes whose environment has `MESOS_TASK_ID=<task_id>` and whose
 /// command line contains `needle`.
 pub fn task_processes(task_id: &str, needle: &str) -> Vec<Proc> {
-    let want = format!("MESOS_TASK_ID={task_id}");
+    processes_with_env(&format!("MESOS_TASK_ID={task_id}"), needle)
+}
+
+/// Live processes whose environment holds `var` (`NAME=value`) and whose
+/// command line contains `needle`.
+pub fn processes_with_env(var: &str, needle: &str) -> Vec<Proc> {
+    let want = var.to_owned();
     let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
     let mut out = Vec::new();
     for e in entries.flatten() {

@@ -205,7 +205,9 @@ async fn sigterm_is_honoured_and_ignored_sigterm_gets_sigkill_after_the_grace_pe
 async fn missing_image_fails_with_the_docker_error_and_backs_off() -> anyhow::Result<()> {
     let mesos = MesosCluster::start(1, RESOURCES)?;
     let drover = Drover::start(&mesos.master, &[]).await?;
-    let image = "drover-test/does-not-exist:1.0";
+    // A registry on a closed loopback port: the pull fails at once, and no
+    // name is ever looked up off this machine.
+    let image = "127.0.0.1:1/drover-test/does-not-exist:1.0";
     post(
         &drover,
         json!({"id": "/ghost", "cpus": 0.1, "mem": 32, "backoffSeconds": 3, "backoffFactor": 2, "portDefinitions": [],
@@ -262,8 +264,8 @@ async fn a_killed_executor_leaves_no_container_of_its_task() -> anyhow::Result<(
     .await
     .map_err(|e| with_log(e, &drover))?;
     assert_eq!(task_containers(&first)?.len(), 1);
-    // SIGKILL the task's executor.
-    let executors = drover_e2e::task_processes(&first, "drover-executor");
+    // SIGKILL the task's executor (found by its executor id).
+    let executors = drover_e2e::processes_with_env(&format!("MESOS_EXECUTOR_ID=drover-executor.{first}"), "drover-executor");
     let executor = executors.first().context("the executor process")?;
     Command::new("kill").args(["-KILL", &executor.pid.to_string()]).status()?;
     let replaced: BTreeSet<String> =
