@@ -18,12 +18,14 @@ use std::time::Duration;
 
 use drover_time::Timestamp;
 use sched_core::app::{
-    AppSpec, BackoffPolicy, CommandSpec, ContainerSpec, DEFAULT_PROGRESS_DEADLINE, HealthCheckSpec,
-    HealthProtocol, KillSelection, NetworkMode, PortDefinition, PortMapping, Resources,
-    UpgradeStrategy, Volume, VolumeMode,
+    AppSpec, BackoffPolicy, CommandSpec, ContainerSpec, DEFAULT_PROGRESS_DEADLINE, FRAMEWORK_ROLE,
+    HealthCheckSpec, HealthProtocol, KillSelection, NetworkMode, PlacementSpec, PortDefinition,
+    PortMapping, Resources, UpgradeStrategy, Volume, VolumeMode,
 };
+use sched_core::constraints::{Constraint, messages};
 use sched_core::format_version;
 use sched_core::ids::{AppId, IdError};
+use sched_core::offer::UNRESERVED;
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, FieldError};
@@ -58,6 +60,9 @@ const KNOWN: &[&str] = &[
     "dependencies",
     "progressDeadlineSeconds",
     "rollbackOnFailure",
+    "constraints",
+    "acceptedResourceRoles",
+    "role",
 ];
 
 /// Read-only fields of `GET` responses, ignored when sent back.
@@ -83,22 +88,10 @@ fn unused_default(field: &str, v: &Value) -> Option<bool> {
         || v.as_object().is_some_and(Map::is_empty)
         || v.as_str().is_some_and(str::is_empty);
     let ok = match field {
-        "constraints"
-        | "readinessChecks"
-        | "fetch"
-        | "uris"
-        | "dependencies"
-        | "secrets"
-        | "acceptedResourceRoles"
-        | "check"
-        | "resourceLimits"
-        | "executorResources"
-        | "residency"
-        | "ipAddress"
-        | "user"
+        "readinessChecks" | "fetch" | "uris" | "dependencies" | "secrets" | "check"
+        | "resourceLimits" | "executorResources" | "residency" | "ipAddress" | "user"
         | "executor" => empty,
         "tty" => empty || *v == json!(false),
-        "role" => empty || *v == json!("*"),
         "unreachableStrategy" => {
             empty
                 || (v.get("inactiveAfterSeconds").and_then(Value::as_f64) == Some(0.0)
@@ -421,6 +414,7 @@ pub fn parse_app(body: &Value, path_id: Option<&str>) -> Result<AppSpec, ApiErro
     let progress_deadline =
         r.seconds(&mut p, "progressDeadlineSeconds", DEFAULT_PROGRESS_DEADLINE.as_secs_f64());
     let rollback_on_failure = r.boolean(&mut p, "rollbackOnFailure").unwrap_or(true);
+    let placement = parse_placement(&r, &mut p);
 
     for (key, value) in &obj {
         if KNOWN.contains(&key.as_str()) || READ_ONLY.contains(&key.as_str()) {
@@ -469,6 +463,7 @@ pub fn parse_app(body: &Value, path_id: Option<&str>) -> Result<AppSpec, ApiErro
         health_checks,
         instances,
         resources: Resources { cpus, mem, disk, gpus },
+        placement,
         env,
         labels,
         backoff: BackoffPolicy {
@@ -486,6 +481,98 @@ pub fn parse_app(body: &Value, path_id: Option<&str>) -> Result<AppSpec, ApiErro
         last_scaling_at: Timestamp::EPOCH,
         last_config_change_at: Timestamp::EPOCH,
     })
+}
+
+/// Why `role` is not a valid Mesos role name (Marathon's rules), if it is not.
+fn role_name_problem(role: &str) -> Option<String> {
+    let named = [
+        ('\u{09}', "horizontal tab (\\x09)"),
+        ('\u{0a}', "line feed (\\x0a)"),
+        ('\u{0b}', "vertical tab (\\x0b)"),
+        ('\u{0c}', "form feed (\\x0c)"),
+        ('\u{0d}', "carriage return (\\x0d)"),
+        (' ', "space (\\x20)"),
+        ('/', "slash (\\x2f)"),
+        ('\u{7f}', "backspace (\\x7f)"),
+    ];
+    if matches!(role, "" | "." | "..") {
+        return Some(format!("A role name must not be \"{role}\"."));
+    }
+    if role.starts_with('-') {
+        return Some("A role name must not start with a '-'.".to_owned());
+    }
+    named
+        .iter()
+        .find(|(c, _)| role.contains(*c))
+        .map(|(_, name)| format!("A role name must not include a {name} character."))
+}
+
+/// `role`, `acceptedResourceRoles` and `constraints`, with Marathon's
+/// defaults and rules: the role is Drover's (the framework's) role; the
+/// accepted roles are one or both of `*` and that role (default: both);
+/// each constraint is `[field, OPERATOR]` or `[field, OPERATOR, value]`.
+fn parse_placement(r: &Reader<'_>, p: &mut Problems) -> PlacementSpec {
+    let mut spec = PlacementSpec::default();
+    if let Some(role) = r.string(p, "role") {
+        if let Some(problem) = role_name_problem(role) {
+            p.semantic.push(FieldError::new("/role", problem));
+        } else if role != FRAMEWORK_ROLE {
+            p.semantic.push(FieldError::new(
+                "/role",
+                format!("got \"{role}\", expected one of: [{FRAMEWORK_ROLE}]"),
+            ));
+        } else {
+            spec.role = role.to_owned();
+        }
+    }
+    if let Some(list) = r.string_list(p, "acceptedResourceRoles").filter(|l| !l.is_empty()) {
+        let mut roles: Vec<String> = Vec::new();
+        for (i, role) in list.iter().enumerate() {
+            if let Some(problem) = role_name_problem(role) {
+                p.semantic.push(FieldError::new(format!("/acceptedResourceRoles({i})"), problem));
+            } else if !roles.contains(role) {
+                roles.push(role.clone());
+            }
+        }
+        if roles.iter().any(|x| x != UNRESERVED && *x != spec.role) {
+            let allowed = if spec.role == UNRESERVED {
+                UNRESERVED.to_owned()
+            } else {
+                format!("{UNRESERVED} and {}", spec.role)
+            };
+            p.semantic.push(FieldError::new(
+                "/acceptedResourceRoles",
+                format!("acceptedResourceRoles can only contain {allowed}"),
+            ));
+        }
+        spec.accepted_resource_roles = roles;
+    }
+    let Some(v) = r.get("constraints") else { return spec };
+    let Some(items) = v.as_array() else {
+        r.err(p, "constraints", "error.expected.jsarray");
+        return spec;
+    };
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("/constraints({i})");
+        let Some(parts) = item.as_array() else {
+            p.schema.push(FieldError::new(path, "error.expected.jsarray"));
+            continue;
+        };
+        let Some(strings) = parts.iter().map(Value::as_str).collect::<Option<Vec<&str>>>() else {
+            p.schema.push(FieldError::new(path, "error.expected.jsstring"));
+            continue;
+        };
+        let parsed = match strings.as_slice() {
+            [field, op] => Constraint::parse(field, op, None),
+            [field, op, value] => Constraint::parse(field, op, Some(value)),
+            _ => Err(messages::ARITY.to_owned()),
+        };
+        match parsed {
+            Ok(c) => spec.constraints.push(c),
+            Err(e) => p.semantic.push(FieldError::new(path, e)),
+        }
+    }
+    spec
 }
 
 fn parse_upgrade(r: &Reader<'_>, p: &mut Problems) -> UpgradeStrategy {
@@ -902,11 +989,15 @@ pub fn render_app(app: &AppSpec) -> Map<String, Value> {
         }
         None => {}
     }
+    m.insert("acceptedResourceRoles".into(), json!(app.placement.accepted_resource_roles));
     m.insert("backoffFactor".into(), json!(app.backoff.factor));
     m.insert("backoffSeconds".into(), num(app.backoff.initial.as_secs_f64()));
     if let Some(c) = &app.container {
         m.insert("container".into(), render_container(c, &app.network));
     }
+    let constraints: Vec<Vec<String>> =
+        app.placement.constraints.iter().map(Constraint::to_strings).collect();
+    m.insert("constraints".into(), json!(constraints));
     m.insert("cpus".into(), json!(app.resources.cpus));
     m.insert("disk".into(), json!(app.resources.disk));
     if !app.env.is_empty() {
@@ -970,7 +1061,7 @@ pub fn render_app(app: &AppSpec) -> Map<String, Value> {
         "unreachableStrategy".into(),
         json!({"inactiveAfterSeconds": 0, "expungeAfterSeconds": 0}),
     );
-    m.insert("role".into(), json!("*"));
+    m.insert("role".into(), json!(app.placement.role));
     if let Some(g) = app.kill_grace {
         m.insert("taskKillGracePeriodSeconds".into(), json!(g.as_secs()));
     }

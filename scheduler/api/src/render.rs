@@ -10,7 +10,7 @@ use sched_core::format_version;
 use sched_core::ids::AppId;
 use sched_core::instance::{Instance, TaskState};
 use sched_core::placement::Reason;
-use sched_core::scheduler::Snapshot;
+use sched_core::scheduler::{QueueReport, Snapshot};
 use serde_json::{Value, json};
 
 use crate::ServerInfo;
@@ -148,10 +148,11 @@ pub(crate) fn deployments(snap: &Snapshot) -> Value {
     json!(snap.deployments.values().map(deployment).collect::<Vec<_>>())
 }
 
-/// Every reason Marathon reports in `rejectSummaryLastOffers`.
+/// Every reason Marathon reports in `rejectSummaryLastOffers`, in its
+/// funnel order (which is also the order of Drover's placement pipeline).
 const REASONS: &[(&str, Option<Reason>)] = &[
-    ("UnfulfilledRole", None),
-    ("UnfulfilledConstraint", None),
+    ("UnfulfilledRole", Some(Reason::UnfulfilledRole)),
+    ("UnfulfilledConstraint", Some(Reason::UnfulfilledConstraint)),
     ("NoCorrespondingReservationFound", None),
     ("AgentMaintenance", None),
     ("InsufficientCpus", Some(Reason::InsufficientCpus)),
@@ -161,6 +162,26 @@ const REASONS: &[(&str, Option<Reason>)] = &[
     ("InsufficientPorts", Some(Reason::InsufficientPorts)),
     ("DeclinedScarceResources", None),
 ];
+
+/// Marathon's `rejectSummaryLastOffers`: a funnel. The offers that reached
+/// a check (`processed`) are those processed less those an earlier check
+/// (in pipeline order) rejected; `declined` are those this check rejected.
+fn reject_summary(report: &QueueReport) -> Vec<Value> {
+    REASONS
+        .iter()
+        .enumerate()
+        .map(|(i, (name, reason))| {
+            let declined = reason.and_then(|r| report.rejected.get(&r)).copied().unwrap_or(0);
+            // A reason Drover never gives sits where the next one it gives does.
+            let before: u64 = match REASONS[i..].iter().find_map(|(_, r)| *r) {
+                Some(r) => report.rejected.range(..r).map(|(_, n)| *n).sum(),
+                None => report.rejected.values().sum(),
+            };
+            let processed = report.processed_offers.saturating_sub(before);
+            json!({"reason": name, "declined": declined, "processed": processed})
+        })
+        .collect()
+}
 
 /// `GET /v2/queue`: apps with instances waiting to launch.
 pub(crate) fn queue(snap: &Snapshot, now: Timestamp) -> Value {
@@ -178,14 +199,7 @@ pub(crate) fn queue(snap: &Snapshot, now: Timestamp) -> Value {
             let delay = snap.delays.get(id).filter(|d| d.until > now);
             let left = delay.map_or(0.0, |d| d.until.since(now).as_secs_f64());
             let report = snap.queue.get(id).cloned().unwrap_or_default();
-            let processed = report.processed_offers;
-            let summary: Vec<Value> = REASONS
-                .iter()
-                .map(|(name, reason)| {
-                    let declined = reason.and_then(|r| report.rejected.get(&r)).copied().unwrap_or(0);
-                    json!({"reason": name, "declined": declined, "processed": processed})
-                })
-                .collect();
+            let summary = reject_summary(&report);
             let mut app_json = app_info(app, snap, false, false);
             if let Some(obj) = app_json.as_object_mut() {
                 obj.remove("deployments");
@@ -193,7 +207,7 @@ pub(crate) fn queue(snap: &Snapshot, now: Timestamp) -> Value {
             json!({
                 "app": app_json,
                 "count": count,
-                "role": "*",
+                "role": app.placement.role,
                 "delay": {"timeLeftSeconds": left.ceil() as u64, "overdue": delay.is_none()},
                 "since": format_version(if snap.queue.contains_key(id) { report.since } else { now }),
                 "processedOffersSummary": {
@@ -273,4 +287,43 @@ pub(crate) fn info(info: &ServerInfo, snap: &Snapshot) -> Value {
         "http_config": {"http_port": info.http_port},
         "subscribed": snap.subscribed,
     })
+}
+
+#[cfg(test)]
+mod queue_tests {
+    use super::*;
+
+    #[test]
+    fn reject_summary_is_a_funnel_in_pipeline_order() {
+        let report = QueueReport {
+            processed_offers: 10,
+            rejected: [
+                (Reason::UnfulfilledRole, 1),
+                (Reason::UnfulfilledConstraint, 2),
+                (Reason::InsufficientMemory, 3),
+            ]
+            .into_iter()
+            .collect(),
+            ..QueueReport::default()
+        };
+        let rows: Vec<String> = reject_summary(&report)
+            .iter()
+            .map(|r| format!("{} {}/{}", r["reason"], r["declined"], r["processed"]))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                "\"UnfulfilledRole\" 1/10",
+                "\"UnfulfilledConstraint\" 2/9",
+                "\"NoCorrespondingReservationFound\" 0/7",
+                "\"AgentMaintenance\" 0/7",
+                "\"InsufficientCpus\" 0/7",
+                "\"InsufficientMemory\" 3/7",
+                "\"InsufficientDisk\" 0/4",
+                "\"InsufficientGpus\" 0/4",
+                "\"InsufficientPorts\" 0/4",
+                "\"DeclinedScarceResources\" 0/4",
+            ]
+        );
+    }
 }

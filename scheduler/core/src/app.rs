@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use drover_time::Timestamp;
 
+use crate::constraints::Constraint;
 use crate::ids::AppId;
+use crate::offer::UNRESERVED;
 
 /// Scalar resources of a task (or of an offer).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -243,6 +245,39 @@ impl Default for UpgradeStrategy {
     }
 }
 
+/// The role Drover registers with: its tasks' role, and the role whose
+/// reserved resources it is offered (besides unreserved ones).
+pub const FRAMEWORK_ROLE: &str = UNRESERVED;
+
+/// Where an app's tasks may run (Marathon's `constraints`,
+/// `acceptedResourceRoles` and `role`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlacementSpec {
+    /// Constraints every task's agent must satisfy.
+    pub constraints: Vec<Constraint>,
+    /// The resource roles tasks may use: `*` (unreserved) and/or the
+    /// app's role.
+    pub accepted_resource_roles: Vec<String>,
+    /// The role tasks run under.
+    pub role: String,
+}
+
+impl Default for PlacementSpec {
+    /// No constraints, the framework's role, and any resources that role
+    /// may use: unreserved ones and those reserved for it.
+    fn default() -> Self {
+        let mut roles = vec![UNRESERVED.to_owned()];
+        if FRAMEWORK_ROLE != UNRESERVED {
+            roles.push(FRAMEWORK_ROLE.to_owned());
+        }
+        PlacementSpec {
+            constraints: Vec::new(),
+            accepted_resource_roles: roles,
+            role: FRAMEWORK_ROLE.to_owned(),
+        }
+    }
+}
+
 /// The default progress deadline of a deployment (Drover's extension).
 pub const DEFAULT_PROGRESS_DEADLINE: Duration = Duration::from_secs(600);
 
@@ -267,6 +302,8 @@ pub struct AppSpec {
     pub instances: u32,
     /// Resources of each task.
     pub resources: Resources,
+    /// Constraints and resource roles.
+    pub placement: PlacementSpec,
     /// Environment variables given by the user.
     pub env: BTreeMap<String, String>,
     /// Labels.
@@ -428,6 +465,7 @@ mod tests {
             health_checks: Vec::new(),
             instances: 1,
             resources: Resources { cpus: 1.0, mem: 128.0, disk: 0.0, gpus: 0 },
+            placement: PlacementSpec::default(),
             env: BTreeMap::new(),
             labels: BTreeMap::new(),
             backoff: BackoffPolicy::default(),

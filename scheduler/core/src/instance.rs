@@ -1,8 +1,11 @@
 //! Instances (desired replicas) and their Mesos tasks.
 
+use std::sync::Arc;
+
 use drover_time::Timestamp;
 
 use crate::ids::{AppId, InstanceId, TaskId};
+use crate::offer::AgentFacts;
 
 /// A Mesos task state, as Drover models it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -153,6 +156,9 @@ pub struct Task {
     pub agent_id: String,
     /// That agent's hostname.
     pub hostname: String,
+    /// That agent's fault domain and attributes, as offered (what
+    /// constraints count).
+    pub facts: Arc<AgentFacts>,
     /// The executor running it.
     pub executor_id: String,
     /// Its last known state.

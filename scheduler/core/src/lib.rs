@@ -9,13 +9,15 @@
 //! - [`app`]: the validated app spec.
 //! - [`deployment`]: deployment plans and the rolling-upgrade rule.
 //! - [`instance`]: instances and their tasks.
-//! - [`offer`]: offers as the core sees them.
+//! - [`offer`]: offers as the core sees them: agent facts and role pools.
 //! - [`ports`]: port ranges and port assignment.
+//! - [`constraints`]: Marathon's placement constraints.
 //! - [`placement`]: the filter pipeline that matches instances to offers.
 //! - [`scheduler`]: the state machine that turns commands, offers and
 //!   status updates into persist/call/reply effects.
 
 pub mod app;
+pub mod constraints;
 pub mod deployment;
 pub mod ids;
 pub mod instance;

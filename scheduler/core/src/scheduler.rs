@@ -25,8 +25,10 @@ use crate::app::{AppSpec, CommandSpec, ContainerSpec, HealthCheckSpec, NetworkMo
 pub use crate::deployment::{Action as DeploymentAction, Deployment, Origin, StepAction};
 use crate::ids::{AppId, InstanceId, TaskId};
 use crate::instance::{Goal, Instance, Task, TaskState};
-use crate::offer::Offer;
-use crate::placement::{self, Filter, PlacementConfig, PlacementReport, Request};
+use crate::offer::{Offer, RoleResources};
+use crate::placement::{
+    self, Filter, Placed, Placement, PlacementConfig, PlacementReport, Request,
+};
 
 /// Tunables of the scheduler.
 #[derive(Debug, Clone)]
@@ -132,6 +134,11 @@ pub struct LaunchSpec {
     pub host_ports: Vec<u32>,
     /// The executor's resources.
     pub executor_resources: Resources,
+    /// Where the task's resources and host ports come from, by role (as
+    /// offered: unreserved or reserved for a role).
+    pub task_roles: Vec<RoleResources>,
+    /// Where the executor's resources come from, by role.
+    pub executor_roles: Vec<RoleResources>,
     /// The command (`None`: the container image's own).
     pub command: Option<CommandSpec>,
     /// The Docker container, if any.
@@ -729,9 +736,9 @@ impl Scheduler {
                 .or_insert_with(|| QueueReport { since: now, ..QueueReport::default() });
             entry.add(round, now);
         }
-        let mut by_offer: BTreeMap<usize, Vec<(InstanceId, Vec<u32>)>> = BTreeMap::new();
+        let mut by_offer: BTreeMap<usize, Vec<Placement>> = BTreeMap::new();
         for p in plan.placements {
-            by_offer.entry(p.offer).or_default().push((p.request.instance, p.host_ports));
+            by_offer.entry(p.offer).or_default().push(p);
         }
         let mut unused = Vec::new();
         for (index, offer) in offers.into_iter().enumerate() {
@@ -927,34 +934,88 @@ impl Scheduler {
 
     // ----- offers and launches -------------------------------------------
 
-    /// Instances that may launch now, in priority order (app id, then
-    /// instance id: deterministic).
-    fn launch_requests(&self, now: Timestamp) -> Vec<Request> {
-        let exec = self.config.executor_resources;
+    /// Instances that may launch now with the spec they run, in priority
+    /// order (app id, then instance id: deterministic).
+    fn launchable(&self, now: Timestamp) -> impl Iterator<Item = (&Instance, &AppSpec)> + '_ {
         self.wanting
             .iter()
             .filter(|id| !self.launching.contains(*id))
             .filter_map(|id| self.state.instances.get(id))
-            .filter(|i| self.state.delays.get(&i.app_id).is_none_or(|d| d.until <= now))
+            .filter(move |i| self.state.delays.get(&i.app_id).is_none_or(|d| d.until <= now))
             .filter_map(|i| {
                 // Instances of deleted apps never launch.
                 self.state.apps.get(&i.app_id)?;
-                let app = self.state.spec_of(i)?;
-                Some(Request {
-                    instance: i.id.clone(),
-                    app: i.app_id.clone(),
-                    need: app.resources.plus(&exec),
-                    ports: app.port_requests(),
-                })
+                Some((i, self.state.spec_of(i)?))
             })
+    }
+
+    /// The waiting instances grouped by app configuration (instances of one
+    /// configuration need the same, so placement matches them together),
+    /// in priority order. Each group knows where its app's live instances
+    /// of the same configuration run, for constraints (as Marathon, only
+    /// the current configuration's instances count).
+    fn launch_requests(&self, now: Timestamp) -> Vec<Request<'_>> {
+        let exec = self.config.executor_resources;
+        let mut requests: Vec<Request<'_>> = Vec::new();
+        let mut index: BTreeMap<(&AppId, Timestamp), usize> = BTreeMap::new();
+        for (inst, app) in self.launchable(now) {
+            let key = (&inst.app_id, app.last_config_change_at);
+            let at = *index.entry(key).or_insert_with(|| {
+                requests.push(Request {
+                    app: inst.app_id.clone(),
+                    instances: Vec::new(),
+                    task: app.resources,
+                    executor: exec,
+                    ports: app.port_requests(),
+                    roles: app.placement.accepted_resource_roles.clone(),
+                    constraints: app.placement.constraints.clone(),
+                    placed: self.placed_instances(app),
+                });
+                requests.len() - 1
+            });
+            requests[at].instances.push(inst.id.clone());
+        }
+        requests
+    }
+
+    /// Where the live instances of `app`'s configuration run (only needed
+    /// when it has constraints).
+    fn placed_instances(&self, app: &AppSpec) -> Vec<Placed<'_>> {
+        if app.placement.constraints.is_empty() {
+            return Vec::new();
+        }
+        self.state
+            .app_instances(&app.id)
+            .filter(|i| i.goal == Goal::Running)
+            .filter(|i| {
+                self.state
+                    .spec_of(i)
+                    .is_some_and(|s| s.last_config_change_at == app.last_config_change_at)
+            })
+            .filter_map(|i| i.active_task())
+            .map(|t| Placed { hostname: &t.hostname, facts: &t.facts })
             .collect()
     }
 
-    fn launch_on(&mut self, offer: Offer, placed: Vec<(InstanceId, Vec<u32>)>, now: Timestamp) {
+    fn launch_on(&mut self, offer: Offer, placed: Vec<Placement>, now: Timestamp) {
         let mut writes = Vec::new();
         let mut launches = Vec::new();
-        let instances: Vec<InstanceId> = placed.iter().map(|(id, _)| id.clone()).collect();
-        for (id, host_ports) in placed {
+        let instances: Vec<InstanceId> = placed.iter().map(|p| p.instance.clone()).collect();
+        let roles = |shares: &[placement::Share]| -> Vec<RoleResources> {
+            shares
+                .iter()
+                .filter_map(|s| {
+                    Some(RoleResources {
+                        role: offer.pools.get(s.pool)?.role.clone(),
+                        resources: s.resources,
+                        ports: s.ports.clone(),
+                    })
+                })
+                .collect()
+        };
+        for p in placed {
+            let (task_roles, executor_roles) = (roles(&p.task), roles(&p.executor));
+            let (id, host_ports) = (p.instance, p.host_ports);
             let Some(mut inst) = self.state.instances.get(&id).cloned() else { continue };
             let Some(app) = self.state.spec_of(&inst).cloned() else { continue };
             inst.incarnation += 1;
@@ -964,6 +1025,7 @@ impl Scheduler {
                 id: task_id.clone(),
                 agent_id: offer.agent_id.clone(),
                 hostname: offer.hostname.clone(),
+                facts: offer.facts.clone(),
                 executor_id: executor_id.clone(),
                 state: TaskState::Staging,
                 staged_at: now,
@@ -996,6 +1058,8 @@ impl Scheduler {
                 resources: app.resources,
                 host_ports,
                 executor_resources: self.config.executor_resources,
+                task_roles,
+                executor_roles,
                 command: app.command.clone(),
                 container: app.container.clone(),
                 network: app.network.clone(),
@@ -1028,7 +1092,7 @@ impl Scheduler {
         if !self.state.subscribed || self.barrier.is_some() {
             return;
         }
-        let wants = !self.launch_requests(now).is_empty();
+        let wants = self.launchable(now).next().is_some();
         if wants && (self.suppressed || self.revive_wanted) {
             let allowed =
                 self.last_revive.is_none_or(|t| now >= t.plus(self.config.min_revive_interval));

@@ -25,7 +25,7 @@ use sched_core::app::{
     CommandSpec, ContainerSpec, HealthCheckSpec, HealthProtocol, NetworkMode, Resources, VolumeMode,
 };
 use sched_core::instance::TaskState;
-use sched_core::offer::Offer;
+use sched_core::offer::{AgentFacts, AttributeValue, Offer, RoleResources, UNRESERVED};
 use sched_core::ports::PortRanges;
 use sched_core::scheduler::{LaunchSpec, MesosCall, StatusUpdate};
 
@@ -64,33 +64,71 @@ pub(crate) fn framework_info(
     }
 }
 
-// Frameworks without the MULTI_ROLE capability see the (deprecated) `role`
-// field set on offered resources; it is how an unreserved resource is told
-// from a statically reserved one.
+/// The role whose pool an offered resource belongs to, or `None` when Drover
+/// cannot use it (dynamically reserved, revocable, shared, a volume or
+/// other disk with a source, or from a resource provider).
+///
+/// Frameworks without the MULTI_ROLE capability (Drover) get resources in
+/// the pre-reservation-refinement format: the (deprecated) `role` field is
+/// `*` for unreserved resources and the role of a static reservation;
+/// `reservation` is set only for dynamic reservations. The
+/// post-refinement format (`reservations`, the last one the effective
+/// reservation) is read too.
 #[allow(deprecated)]
-fn usable(r: &mesos::Resource) -> bool {
-    let unreserved_role = r.role.as_deref().is_none_or(|role| role == "*");
-    unreserved_role
-        && r.reservation.is_none()
-        && r.reservations.is_empty()
-        && r.revocable.is_none()
-        && r.disk.is_none()
+fn pool_role(r: &mesos::Resource) -> Option<String> {
+    use mesos::resource::reservation_info::Type;
+    if r.revocable.is_some() || r.disk.is_some() || r.shared.is_some() || r.provider_id.is_some() {
+        return None;
+    }
+    if r.reservation.is_some() {
+        return None;
+    }
+    if let Some(last) = r.reservations.last() {
+        let dynamic = last.r#type.and_then(|t| Type::try_from(t).ok()) == Some(Type::Dynamic);
+        return if dynamic { None } else { last.role.clone().or_else(|| r.role.clone()) };
+    }
+    Some(r.role.clone().unwrap_or_else(|| UNRESERVED.to_owned()))
 }
 
-/// An offer as the core sees it: the unreserved scalar resources Drover may use.
+/// The agent facts constraints read: fault domain and attributes.
+fn agent_facts(o: &mesos::Offer) -> AgentFacts {
+    use mesos::value::Type;
+    let mut facts = AgentFacts::default();
+    if let Some(fd) = o.domain.as_ref().and_then(|d| d.fault_domain.as_ref()) {
+        facts = facts.with_domain(&fd.region.name, &fd.zone.name);
+    }
+    for a in &o.attributes {
+        let value = match a.r#type() {
+            Type::Scalar => a.scalar.as_ref().map(|s| AttributeValue::Scalar(s.value)),
+            Type::Ranges => a.ranges.as_ref().map(|r| {
+                AttributeValue::Ranges(r.range.iter().map(|x| (x.begin, x.end)).collect())
+            }),
+            Type::Set => a.set.as_ref().map(|s| AttributeValue::Set(s.item.clone())),
+            Type::Text => a.text.as_ref().map(|t| AttributeValue::Text(t.value.clone())),
+        };
+        if let Some(v) = value {
+            facts = facts.with_attribute(&a.name, v);
+        }
+    }
+    facts
+}
+
+/// An offer as the core sees it: the agent's facts and the resources
+/// Drover may use, by role.
 pub(crate) fn offer_from_proto(o: &mesos::Offer) -> Offer {
-    let mut resources = Resources::default();
-    let mut ignored = 0;
-    let mut ports = Vec::new();
+    let mut offer =
+        Offer::new(&o.id.value, &o.agent_id.value, &o.hostname).with_facts(agent_facts(o));
+    let clamp = |v: u64| u32::try_from(v.min(65535)).unwrap_or(65535);
     for r in &o.resources {
-        if r.name == "ports"
-            && let Some(ranges) = &r.ranges
-        {
-            if usable(r) {
-                let clamp = |v: u64| u32::try_from(v.min(65535)).unwrap_or(65535);
-                ports.extend(ranges.range.iter().map(|x| (clamp(x.begin), clamp(x.end))));
-            } else {
-                ignored += 1;
+        let Some(role) = pool_role(r) else {
+            offer.ignored_resources += 1;
+            continue;
+        };
+        if r.name == "ports" {
+            if let Some(ranges) = &r.ranges {
+                let ports =
+                    PortRanges::new(ranges.range.iter().map(|x| (clamp(x.begin), clamp(x.end))));
+                offer.add(&role, Resources::default(), ports);
             }
             continue;
         }
@@ -98,26 +136,17 @@ pub(crate) fn offer_from_proto(o: &mesos::Offer) -> Offer {
         else {
             continue;
         };
-        if !usable(r) {
-            ignored += 1;
-            continue;
-        }
+        let mut res = Resources::default();
         match r.name.as_str() {
-            "cpus" => resources.cpus += value,
-            "mem" => resources.mem += value,
-            "disk" => resources.disk += value,
-            "gpus" => resources.gpus += value.floor().min(f64::from(u32::MAX)) as u32,
-            _ => {}
+            "cpus" => res.cpus = value,
+            "mem" => res.mem = value,
+            "disk" => res.disk = value,
+            "gpus" => res.gpus = value.floor().min(f64::from(u32::MAX)) as u32,
+            _ => continue,
         }
+        offer.add(&role, res, PortRanges::default());
     }
-    Offer {
-        id: o.id.value.clone(),
-        agent_id: o.agent_id.value.clone(),
-        hostname: o.hostname.clone(),
-        resources,
-        ports: PortRanges::new(ports),
-        ignored_resources: ignored,
-    }
+    offer
 }
 
 /// The core's view of a task state.
@@ -165,31 +194,61 @@ fn scalar(name: &str, value: f64) -> mesos::Resource {
     r
 }
 
-fn resources(r: &Resources, ports: &[u32]) -> Vec<mesos::Resource> {
-    let mut out = vec![scalar("cpus", r.cpus), scalar("mem", r.mem)];
-    if r.disk > 0.0 {
-        out.push(scalar("disk", r.disk));
-    }
-    if r.gpus > 0 {
-        out.push(scalar("gpus", f64::from(r.gpus)));
-    }
-    if !ports.is_empty() {
-        let ranges = PortRanges::new(ports.iter().map(|p| (*p, *p)));
-        let mut res = mesos::Resource {
-            name: "ports".to_owned(),
-            ranges: Some(mesos::value::Ranges {
-                range: ranges
-                    .ranges()
-                    .iter()
-                    .map(|(a, b)| mesos::value::Range { begin: u64::from(*a), end: u64::from(*b) })
-                    .collect(),
-            }),
-            ..Default::default()
+/// Launch resources as offered: each part carries its pool's role in the
+/// (deprecated) `role` field, which is how a framework without MULTI_ROLE
+/// names unreserved (`*`) and statically reserved resources.
+#[allow(deprecated)]
+fn resources(parts: &[RoleResources]) -> Vec<mesos::Resource> {
+    let mut out = Vec::new();
+    for part in parts {
+        let r = &part.resources;
+        let mut add = |mut res: mesos::Resource| {
+            res.role = Some(part.role.clone());
+            out.push(res);
         };
-        res.set_type(mesos::value::Type::Ranges);
-        out.push(res);
+        for (name, value) in [("cpus", r.cpus), ("mem", r.mem), ("disk", r.disk)] {
+            if value > 0.0 {
+                add(scalar(name, value));
+            }
+        }
+        if r.gpus > 0 {
+            add(scalar("gpus", f64::from(r.gpus)));
+        }
+        if !part.ports.is_empty() {
+            let ranges = PortRanges::new(part.ports.iter().map(|p| (*p, *p)));
+            let mut res = mesos::Resource {
+                name: "ports".to_owned(),
+                ranges: Some(mesos::value::Ranges {
+                    range: ranges
+                        .ranges()
+                        .iter()
+                        .map(|(a, b)| mesos::value::Range {
+                            begin: u64::from(*a),
+                            end: u64::from(*b),
+                        })
+                        .collect(),
+                }),
+                ..Default::default()
+            };
+            res.set_type(mesos::value::Type::Ranges);
+            add(res);
+        }
     }
     out
+}
+
+/// The parts a launch takes, by role; a launch built without them (by
+/// hand) takes its totals from unreserved resources.
+fn parts(by_role: &[RoleResources], total: &Resources, ports: &[u32]) -> Vec<RoleResources> {
+    if by_role.is_empty() {
+        vec![RoleResources {
+            role: UNRESERVED.to_owned(),
+            resources: *total,
+            ports: ports.to_vec(),
+        }]
+    } else {
+        by_role.to_vec()
+    }
 }
 
 fn environment<'a>(vars: impl IntoIterator<Item = (&'a String, &'a String)>) -> mesos::Environment {
@@ -357,7 +416,7 @@ pub(crate) fn task_info(
             environment: Some(environment(exec_env.iter().map(|(k, v)| (k, v)))),
             ..Default::default()
         }),
-        resources: resources(&spec.executor_resources, &[]),
+        resources: resources(&parts(&spec.executor_roles, &spec.executor_resources, &[])),
         name: Some(format!("drover-executor for {}", spec.task_id)),
         ..Default::default()
     };
@@ -366,7 +425,7 @@ pub(crate) fn task_info(
         name: spec.app_id.safe_path(),
         task_id: mesos::TaskId { value: spec.task_id.to_string() },
         agent_id: mesos::AgentId { value: spec.agent_id.clone() },
-        resources: resources(&spec.resources, &spec.host_ports),
+        resources: resources(&parts(&spec.task_roles, &spec.resources, &spec.host_ports)),
         executor: Some(executor_info),
         data: Some(task_data(spec).encode_to_vec()),
         kill_policy: spec
@@ -440,6 +499,8 @@ mod tests {
             resources: Resources { cpus: 0.5, mem: 64.0, disk: 0.0, gpus: 0 },
             host_ports: vec![],
             executor_resources: Resources { cpus: 0.01, mem: 32.0, disk: 0.0, gpus: 0 },
+            task_roles: vec![],
+            executor_roles: vec![],
             command: Some(command),
             container: None,
             network: NetworkMode::Host,
@@ -562,40 +623,183 @@ mod tests {
 
     #[test]
     #[allow(deprecated)]
-    fn offers_count_only_unreserved_scalars() {
-        let mut reserved = scalar("cpus", 8.0);
-        reserved.role = Some("prod".into());
-        let mut star = scalar("cpus", 2.0);
-        star.role = Some("*".into());
+    fn offers_split_resources_by_role_and_skip_what_drover_cannot_use() {
+        use mesos::resource::ReservationInfo;
+        use mesos::resource::reservation_info::Type;
+        let with_role = |mut r: mesos::Resource, role: &str| {
+            r.role = Some(role.into());
+            r
+        };
+        let mut dynamic = with_role(scalar("cpus", 16.0), "prod");
+        dynamic.reservation = Some(ReservationInfo::default());
+        let mut refined = scalar("mem", 256.0);
+        let mut static_info = ReservationInfo { role: Some("ops".into()), ..Default::default() };
+        static_info.set_type(Type::Static);
+        refined.reservations = vec![static_info];
+        let mut revocable = scalar("cpus", 4.0);
+        revocable.revocable = Some(Default::default());
+        let ports = |begin, end| {
+            let mut r = mesos::Resource {
+                name: "ports".into(),
+                ranges: Some(mesos::value::Ranges {
+                    range: vec![mesos::value::Range { begin, end }],
+                }),
+                ..Default::default()
+            };
+            r.set_type(mesos::value::Type::Ranges);
+            r
+        };
         let o = mesos::Offer {
             id: mesos::OfferId { value: "o".into() },
             agent_id: mesos::AgentId { value: "a".into() },
             hostname: "h".into(),
             resources: vec![
-                star,
-                reserved,
+                with_role(scalar("cpus", 2.0), "*"),
+                with_role(scalar("cpus", 8.0), "prod"),
                 scalar("mem", 100.0),
                 scalar("gpus", 1.0),
                 scalar("cpus", 1.5),
+                with_role(ports(31000, 31010), "*"),
+                ports(5, 6),
+                with_role(ports(5000, 5001), "prod"),
+                dynamic,
+                refined,
+                revocable,
             ],
             ..Default::default()
         };
         let got = offer_from_proto(&o);
-        assert_eq!(got.resources, Resources { cpus: 3.5, mem: 100.0, disk: 0.0, gpus: 1 });
-        assert_eq!(got.ignored_resources, 1);
-        let mut ports = mesos::Resource {
-            name: "ports".into(),
-            ranges: Some(mesos::value::Ranges {
-                range: vec![
-                    mesos::value::Range { begin: 31000, end: 31010 },
-                    mesos::value::Range { begin: 5, end: 6 },
-                ],
+        type PoolRow<'a> = (&'a str, Resources, Vec<(u32, u32)>);
+        let pools: Vec<PoolRow<'_>> = got
+            .pools
+            .iter()
+            .map(|p| (p.role.as_str(), p.resources, p.ports.ranges().to_vec()))
+            .collect();
+        assert_eq!(
+            pools,
+            vec![
+                (
+                    "*",
+                    Resources { cpus: 3.5, mem: 100.0, disk: 0.0, gpus: 1 },
+                    vec![(5, 6), (31000, 31010)]
+                ),
+                ("ops", Resources { cpus: 0.0, mem: 256.0, disk: 0.0, gpus: 0 }, vec![]),
+                ("prod", Resources { cpus: 8.0, mem: 0.0, disk: 0.0, gpus: 0 }, vec![(5000, 5001)]),
+            ]
+        );
+        assert_eq!(got.ignored_resources, 2, "the dynamic reservation and the revocable cpus");
+    }
+
+    #[test]
+    fn offers_carry_the_fault_domain_and_typed_attributes() {
+        use mesos::domain_info::FaultDomain;
+        use mesos::domain_info::fault_domain::{RegionInfo, ZoneInfo};
+        let attr = |name: &str, t: mesos::value::Type| {
+            let mut a = mesos::Attribute { name: name.into(), ..Default::default() };
+            a.set_type(t);
+            a
+        };
+        let mut rack = attr("rack", mesos::value::Type::Text);
+        rack.text = Some(mesos::value::Text { value: "r1".into() });
+        let mut cores = attr("cores", mesos::value::Type::Scalar);
+        cores.scalar = Some(mesos::value::Scalar { value: 4.0 });
+        let mut slots = attr("slots", mesos::value::Type::Ranges);
+        slots.ranges = Some(mesos::value::Ranges {
+            range: vec![
+                mesos::value::Range { begin: 300, end: 400 },
+                mesos::value::Range { begin: 100, end: 200 },
+            ],
+        });
+        let mut disks = attr("disks", mesos::value::Type::Set);
+        disks.set = Some(mesos::value::Set { item: vec!["ssd".into(), "hdd".into()] });
+        let o = mesos::Offer {
+            id: mesos::OfferId { value: "o".into() },
+            agent_id: mesos::AgentId { value: "a".into() },
+            hostname: "h".into(),
+            attributes: vec![rack, cores, slots, disks],
+            domain: Some(mesos::DomainInfo {
+                fault_domain: Some(FaultDomain {
+                    region: RegionInfo { name: "eu".into() },
+                    zone: ZoneInfo { name: "eu-1".into() },
+                }),
             }),
             ..Default::default()
         };
-        ports.set_type(mesos::value::Type::Ranges);
-        let with_ports = mesos::Offer { resources: vec![ports], ..o };
-        assert_eq!(offer_from_proto(&with_ports).ports.ranges(), &[(5, 6), (31000, 31010)]);
+        let got = offer_from_proto(&o);
+        assert_eq!(
+            (got.facts.region.as_deref(), got.facts.zone.as_deref()),
+            (Some("eu"), Some("eu-1"))
+        );
+        let texts: Vec<(&str, &str)> =
+            got.facts.attributes.iter().map(|(k, v)| (k.as_str(), v.text())).collect();
+        assert_eq!(
+            texts,
+            vec![
+                ("cores", "4"),
+                ("disks", "{hdd,ssd}"),
+                ("rack", "r1"),
+                ("slots", "[100-200,300-400]")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_real_masters_offer_is_all_unreserved() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../protos/types/tests/fixtures/json/offers.json"
+        );
+        let bytes = std::fs::read(path).unwrap();
+        let event: mesos::scheduler::Event = drover_protos::json::from_json(&bytes).unwrap();
+        let offer = offer_from_proto(&event.offers.unwrap().offers[0]);
+        assert_eq!(offer.pools.len(), 1);
+        assert_eq!(offer.pools[0].role, "*");
+        assert_eq!(
+            offer.pools[0].resources,
+            Resources { cpus: 4.0, mem: 4096.0, disk: 8192.0, gpus: 0 }
+        );
+        assert_eq!(offer.pools[0].ports.ranges(), &[(31000, 32000)]);
+        assert_eq!(offer.ignored_resources, 0);
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn task_resources_carry_the_role_they_were_offered_in() {
+        let mut l = launch(CommandSpec::Shell("x".into()));
+        l.host_ports = vec![5000, 31000];
+        l.task_roles = vec![
+            RoleResources {
+                role: "*".into(),
+                resources: Resources { cpus: 0.25, mem: 64.0, disk: 0.0, gpus: 0 },
+                ports: vec![31000],
+            },
+            RoleResources {
+                role: "prod".into(),
+                resources: Resources { cpus: 0.25, mem: 0.0, disk: 0.0, gpus: 0 },
+                ports: vec![5000],
+            },
+        ];
+        l.executor_roles = vec![RoleResources {
+            role: "prod".into(),
+            resources: l.executor_resources,
+            ports: vec![],
+        }];
+        let t = task_info(&l, "fw", &exec());
+        let got: Vec<(String, Option<String>)> =
+            t.resources.iter().map(|r| (r.name.clone(), r.role.clone())).collect();
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            got,
+            vec![
+                ("cpus".into(), some("*")),
+                ("mem".into(), some("*")),
+                ("ports".into(), some("*")),
+                ("cpus".into(), some("prod")),
+                ("ports".into(), some("prod")),
+            ]
+        );
+        let e = t.executor.unwrap();
+        assert!(e.resources.iter().all(|r| r.role.as_deref() == Some("prod")));
     }
 
     #[test]

@@ -57,6 +57,7 @@ pub fn sample_app(id: &str, instances: u32) -> AppSpec {
         }],
         instances,
         resources: Resources { cpus: 0.25, mem: 32.0, disk: 1.0, gpus: 0 },
+        placement: sched_core::app::PlacementSpec::default(),
         env,
         labels,
         backoff: BackoffPolicy {
@@ -87,6 +88,7 @@ pub fn sample_instance(app: &AppSpec, uuid: &str) -> Instance {
             id: id.task_id(2),
             agent_id: "agent-1".into(),
             hostname: "h1".into(),
+            facts: Default::default(),
             executor_id: "e".into(),
             state: TaskState::Running,
             staged_at: Timestamp::from_millis(10),

@@ -284,3 +284,136 @@ fn partial_update_changes_only_given_fields() {
         Some(CommandSpec::Argv(vec!["x".into()]))
     );
 }
+
+#[test]
+fn placement_fields_default_to_the_framework_role() {
+    let app = parse(json!({"id": "/x", "cmd": "a"}));
+    assert!(app.placement.constraints.is_empty());
+    assert_eq!(app.placement.accepted_resource_roles, vec!["*"]);
+    assert_eq!(app.placement.role, "*");
+    let out = render_app(&app);
+    assert_eq!(out["constraints"], json!([]));
+    assert_eq!(out["acceptedResourceRoles"], json!(["*"]));
+    assert_eq!(out["role"], json!("*"));
+    let empty = parse(json!({"id": "/x", "cmd": "a", "acceptedResourceRoles": []}));
+    assert_eq!(empty.placement.accepted_resource_roles, vec!["*"], "empty means the default");
+}
+
+#[test]
+fn constraints_are_read_and_rendered_back() {
+    let app = parse(json!({"id": "/x", "cmd": "a", "role": "*", "acceptedResourceRoles": ["*"],
+        "constraints": [["hostname", "UNIQUE"], ["rack", "group_by", "3"], ["@zone", "LIKE", "us-.*"],
+                        ["rack", "MAX_PER", "2"], ["cores", "IS", "4"], ["rack", "CLUSTER"]]}));
+    let rendered: Vec<Vec<String>> =
+        app.placement.constraints.iter().map(|c| c.to_strings()).collect();
+    assert_eq!(
+        rendered,
+        vec![
+            vec!["hostname", "UNIQUE"],
+            vec!["rack", "GROUP_BY", "3"],
+            vec!["@zone", "LIKE", "us-.*"],
+            vec!["rack", "MAX_PER", "2"],
+            vec!["cores", "IS", "4"],
+            vec!["rack", "CLUSTER"],
+        ]
+    );
+    let back = parse(Value::Object(render_app(&app)));
+    assert_eq!(back, app);
+    assert_eq!(render_app(&app)["constraints"][1], json!(["rack", "GROUP_BY", "3"]));
+}
+
+#[test]
+fn bad_constraints_are_refused_at_their_paths_with_marathon_messages() {
+    let e = errors(parse_app(
+        &json!({"id": "/x", "cmd": "a", "constraints": [
+            ["hostname", "UNIQUE", "x"],
+            ["rack", "LIKE", "rack-["],
+            ["rack", "MAX_PER"],
+            ["rack", "GROUP_BY", "many"],
+            ["rack", "SOMETIMES"],
+            ["rack"],
+            ["", "UNIQUE"],
+            ["rack", "LIKE"],
+            ["rack", "IS", "{a,b}"],
+        ]}),
+        None,
+    ));
+    let ApiError::InvalidObject(d) = e else { panic!("{e:?}") };
+    let got: Vec<(String, String)> =
+        d.iter().map(|f| (f.path.clone(), f.errors.join(";"))).collect();
+    let want: Vec<(String, String)> = [
+        "UNIQUE does not accept a value",
+        "'rack-[' is not a valid regular expression",
+        "MAX_PER requires an integer value",
+        "GROUP BY must define an integer value or else no value at all",
+        "operator must be one of the following UNIQUE, CLUSTER, GROUP_BY, LIKE, MAX_PER, UNLIKE or IS",
+        "Each constraint must have either 2 or 3 fields",
+        "missing field for constraint declaration",
+        "LIKE and UNLIKE require a non-empty, regular expression value",
+        "IS only supports Mesos text and float values (see http://mesos.apache.org/documentation/latest/attributes-resources/)",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, m)| (format!("/constraints({i})"), (*m).to_owned()))
+    .collect();
+    assert_eq!(got, want);
+    let e = errors(parse_app(
+        &json!({"id": "/x", "cmd": "a", "constraints": [["rack", 1], "hostname:UNIQUE"]}),
+        None,
+    ));
+    assert_eq!(
+        e,
+        ApiError::InvalidJson(vec![
+            FieldError::new("/constraints(0)", "error.expected.jsstring"),
+            FieldError::new("/constraints(1)", "error.expected.jsarray"),
+        ])
+    );
+    let e = errors(parse_app(&json!({"id": "/x", "cmd": "a", "constraints": {}}), None));
+    assert_eq!(
+        e,
+        ApiError::InvalidJson(vec![FieldError::new("/constraints", "error.expected.jsarray")])
+    );
+}
+
+#[test]
+fn roles_follow_marathon_rules() {
+    let cases = [
+        (json!({"role": "prod"}), "/role", "got \"prod\", expected one of: [*]"),
+        (
+            json!({"role": "a b"}),
+            "/role",
+            "A role name must not include a space (\\x20) character.",
+        ),
+        (
+            json!({"acceptedResourceRoles": ["*", "slave_public"]}),
+            "/acceptedResourceRoles",
+            "acceptedResourceRoles can only contain *",
+        ),
+        (
+            json!({"acceptedResourceRoles": ["-x"]}),
+            "/acceptedResourceRoles(0)",
+            "A role name must not start with a '-'.",
+        ),
+        (
+            json!({"acceptedResourceRoles": [".."]}),
+            "/acceptedResourceRoles(0)",
+            "A role name must not be \"..\".",
+        ),
+    ];
+    for (extra, path, message) in cases {
+        let mut body = json!({"id": "/x", "cmd": "a"});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let e = errors(parse_app(&body, None));
+        assert_eq!(e, ApiError::InvalidObject(vec![FieldError::new(path, message)]), "{body}");
+    }
+    let e = errors(parse_app(&json!({"id": "/x", "cmd": "a", "acceptedResourceRoles": "*"}), None));
+    assert_eq!(
+        e,
+        ApiError::InvalidJson(vec![FieldError::new(
+            "/acceptedResourceRoles",
+            "error.expected.jsarray"
+        )])
+    );
+}

@@ -20,6 +20,7 @@ fn spec(id: &str, instances: u32) -> AppSpec {
         health_checks: Vec::new(),
         instances,
         resources: Resources { cpus: 0.5, mem: 64.0, disk: 0.0, gpus: 0 },
+        placement: crate::app::PlacementSpec::default(),
         env: BTreeMap::new(),
         labels: BTreeMap::new(),
         backoff: BackoffPolicy::default(),
@@ -36,14 +37,11 @@ fn spec(id: &str, instances: u32) -> AppSpec {
 }
 
 fn offer(id: &str, cpus: f64) -> Offer {
-    Offer {
-        id: id.into(),
-        agent_id: "agent-1".into(),
-        hostname: "127.0.0.1".into(),
-        resources: Resources { cpus, mem: 4096.0, disk: 1000.0, gpus: 0 },
-        ports: crate::ports::PortRanges::new([(31000, 32000)]),
-        ignored_resources: 0,
-    }
+    Offer::new(id, "agent-1", "127.0.0.1").with_resources(
+        "*",
+        Resources { cpus, mem: 4096.0, disk: 1000.0, gpus: 0 },
+        crate::ports::PortRanges::new([(31000, 32000)]),
+    )
 }
 
 fn create(spec: AppSpec) -> Command {
@@ -878,4 +876,74 @@ fn health_results_are_recorded_and_gate_the_deployment() {
     assert_eq!(health.consecutive_failures, 1);
     assert_eq!(health.last_failure_cause.as_deref(), Some("HTTP 500"));
     assert_eq!(health.first_success, Some(h.now.minus(Duration::from_secs(3))));
+}
+
+// ----- placement: constraints and roles through the scheduler -----
+
+fn agent_offer(id: &str, host: &str, rack: &str) -> Offer {
+    let facts = crate::offer::AgentFacts::default()
+        .with_attribute("rack", crate::offer::AttributeValue::Text(rack.into()));
+    offer(id, 8.0).with_facts(facts).tap_host(host)
+}
+
+trait TapHost {
+    fn tap_host(self, host: &str) -> Self;
+}
+
+impl TapHost for Offer {
+    fn tap_host(mut self, host: &str) -> Self {
+        self.hostname = host.into();
+        self.agent_id = format!("agent-{host}");
+        self
+    }
+}
+
+#[test]
+fn unique_constraints_count_instances_launched_in_earlier_rounds() {
+    let mut h = Harness::new();
+    h.subscribe();
+    let mut web = spec("/web", 3);
+    web.placement.constraints =
+        vec![crate::constraints::Constraint::parse("rack", "UNIQUE", None).unwrap()];
+    h.command(create(web));
+    h.take();
+    h.s.handle_offers(vec![agent_offer("o1", "h1", "r1")], h.now);
+    let calls = h.calls();
+    let launched = accepts(&calls);
+    assert_eq!(launched.len(), 1, "one per rack: {calls:?}");
+    assert_eq!(launched[0].task_roles[0].resources.cpus, 0.5);
+    assert_eq!(launched[0].task_roles[0].role, "*");
+    assert_eq!(launched[0].executor_roles[0].role, "*");
+    // A later round: another agent on the same rack is refused, with a reason.
+    h.s.handle_offers(vec![agent_offer("o2", "h2", "r1"), agent_offer("o3", "h3", "r2")], h.now);
+    let calls = h.calls();
+    let hosts: Vec<&str> = accepts(&calls).iter().map(|l| l.hostname.as_str()).collect();
+    assert_eq!(hosts, vec!["h3"]);
+    let q = &h.s.snapshot().queue[&AppId::parse("/web").unwrap()];
+    assert_eq!(q.rejected[&placement::Reason::UnfulfilledConstraint], 1);
+    let snap = h.s.snapshot();
+    let mut racks: Vec<String> = snap
+        .app_instances(&AppId::parse("/web").unwrap())
+        .filter_map(|i| i.task.as_ref())
+        .map(|t| t.facts.attributes["rack"].text().to_owned())
+        .collect();
+    racks.sort();
+    assert_eq!(racks, ["r1", "r2"], "tasks keep their agent's attributes");
+}
+
+#[test]
+fn offers_without_an_accepted_role_are_unfulfilled_role() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.command(create(spec("/web", 1)));
+    h.take();
+    let reserved = Offer::new("o1", "agent-1", "h1").with_resources(
+        "prod",
+        Resources { cpus: 8.0, mem: 4096.0, disk: 0.0, gpus: 0 },
+        crate::ports::PortRanges::new([(31000, 32000)]),
+    );
+    h.s.handle_offers(vec![reserved], h.now);
+    assert!(accepts(&h.calls()).is_empty());
+    let q = &h.s.snapshot().queue[&AppId::parse("/web").unwrap()];
+    assert_eq!(q.rejected[&placement::Reason::UnfulfilledRole], 1);
 }
