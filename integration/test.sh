@@ -13,6 +13,9 @@
 #      themselves;
 #   6. stops anything a failed test left behind, removes every container and
 #      stops the Docker engine (by PID).
+# It also starts ONE etcd (Debian's etcd-server) on free loopback ports with
+# its data under the scratch dir, exports DROVER_TEST_ETCD for the tests
+# (each works under its own key prefix), and stops it by PID at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -24,6 +27,10 @@ step() { printf '\n== %s\n' "$*"; }
 scratch=$(mktemp -d -t drover-test.XXXXXX)
 cleanup() {
   local status=$?
+  # The test etcd (by PID).
+  if [[ -s "$scratch/etcd/etcd.pid" ]]; then
+    kill "$(cat "$scratch/etcd/etcd.pid")" 2>/dev/null || true
+  fi
   # Clusters a crashed test could not stop (stop is idempotent, by PID).
   while IFS= read -r pidfile; do
     "$root/integration/mesos-local/mesos-local" stop --work-dir "$(dirname "$pidfile")" >/dev/null 2>&1 || true
@@ -39,11 +46,31 @@ export TMPDIR=$scratch
 step "install missing packages"
 integration/mesos-local/mesos-local install-deps
 integration/docker-test-env.sh install
+if ! command -v etcd >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client
+fi
 
 step "start a private Docker engine"
 eval "$(integration/docker-test-env.sh start "$scratch/docker")"
 export DOCKER_HOST
 integration/docker-test-env.sh build-image
+
+step "start the test etcd"
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+mkdir -p "$scratch/etcd"
+etcd_client=$(free_port)
+etcd_peer=$(free_port)
+etcd --name default --data-dir "$scratch/etcd/data" \
+  --listen-client-urls "http://127.0.0.1:$etcd_client" --advertise-client-urls "http://127.0.0.1:$etcd_client" \
+  --listen-peer-urls "http://127.0.0.1:$etcd_peer" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
+  --initial-cluster "default=http://127.0.0.1:$etcd_peer" >"$scratch/etcd/etcd.log" 2>&1 &
+echo $! >"$scratch/etcd/etcd.pid"
+export DROVER_TEST_ETCD=http://127.0.0.1:$etcd_client
+for _ in $(seq 100); do
+  ETCDCTL_API=3 etcdctl --endpoints "$DROVER_TEST_ETCD" endpoint health >/dev/null 2>&1 && break
+  sleep 0.2
+done
+ETCDCTL_API=3 etcdctl --endpoints "$DROVER_TEST_ETCD" endpoint health || { cat "$scratch/etcd/etcd.log"; exit 1; }
 
 step "build the real Mesos 1.11 harness"
 integration/mesos-local/mesos-local build

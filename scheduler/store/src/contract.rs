@@ -1,20 +1,24 @@
 //! The behaviour every [`Store`](crate::Store) must have. Each
-//! implementation's tests call [`run`] on a fresh, empty store.
+//! implementation's tests call [`run`] with two handles on one fresh, empty
+//! store (as two processes would have). Failures panic: this is test code.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use drover_time::Timestamp;
 use sched_core::app::{
     AppSpec, BackoffPolicy, CommandSpec, ContainerSpec, HealthCheckSpec, HealthProtocol,
-    KillSelection, NetworkMode, PortDefinition, Resources,
+    KillSelection, NetworkMode, PlacementSpec, PortDefinition, Resources,
 };
+use sched_core::constraints::Constraint;
 use sched_core::deployment::{Action, Deployment, Origin, StepAction};
 use sched_core::ids::{AppId, InstanceId};
 use sched_core::instance::{Goal, Health, Instance, Task, TaskState};
+use sched_core::offer::{AgentFacts, AttributeValue};
 use sched_core::scheduler::Write;
 
-use crate::Store;
+use crate::{Change, ChangeBatch, Limits, Record, RecordKey, Store, StoreError, Watch};
 
 /// A sample app.
 pub fn sample_app(id: &str, instances: u32) -> AppSpec {
@@ -57,7 +61,13 @@ pub fn sample_app(id: &str, instances: u32) -> AppSpec {
         }],
         instances,
         resources: Resources { cpus: 0.25, mem: 32.0, disk: 1.0, gpus: 0 },
-        placement: sched_core::app::PlacementSpec::default(),
+        placement: PlacementSpec {
+            constraints: vec![
+                Constraint::parse("hostname", "UNIQUE", None).expect("constraint"),
+                Constraint::parse("rack", "GROUP_BY", Some("2")).expect("constraint"),
+            ],
+            ..PlacementSpec::default()
+        },
         env,
         labels,
         backoff: BackoffPolicy {
@@ -88,7 +98,12 @@ pub fn sample_instance(app: &AppSpec, uuid: &str) -> Instance {
             id: id.task_id(2),
             agent_id: "agent-1".into(),
             hostname: "h1".into(),
-            facts: Default::default(),
+            facts: Arc::new(
+                AgentFacts::default()
+                    .with_domain("eu", "eu-1a")
+                    .with_attribute("rack", AttributeValue::Text("r1".into()))
+                    .with_attribute("cores", AttributeValue::Scalar(8.0)),
+            ),
             executor_id: "e".into(),
             state: TaskState::Running,
             staged_at: Timestamp::from_millis(10),
@@ -131,8 +146,18 @@ pub fn sample_deployment(app: &AppSpec) -> Deployment {
     }
 }
 
-/// Runs the contract on an empty store. Panics (test failure) on a breach.
-pub async fn run<S: Store>(store: &S) {
+/// Runs the whole contract. `a` and `b` are two handles on the same empty
+/// store. Panics (test failure) on a breach.
+pub async fn run<S: Store>(a: &S, b: &S) {
+    crud(a).await;
+    conflicts(a, b).await;
+    watch(a, b).await;
+    large_commits(a, &Limits::default()).await;
+    large_records(a, &Limits::default()).await;
+}
+
+/// CRUD of every record kind, app versions and their pruning.
+pub async fn crud<S: Store>(store: &S) {
     // Empty at first.
     let s = store.load().await.expect("load");
     assert_eq!(s.framework_id, None);
@@ -226,4 +251,189 @@ pub async fn run<S: Store>(store: &S) {
     // The framework id can be replaced.
     store.commit(&[Write::FrameworkId("fw-2".into())]).await.expect("commit");
     assert_eq!(store.load().await.expect("load").framework_id.as_deref(), Some("fw-2"));
+
+    // Leave no record but the framework id.
+    store.commit(&[Write::DeleteInstance(i1b.id.clone())]).await.expect("commit");
+    let s = store.load().await.expect("load");
+    assert!(s.apps.is_empty() && s.versions.is_empty() && s.instances.is_empty());
+}
+
+fn instance_ids(n: usize, app: &AppSpec) -> Vec<Instance> {
+    (0..n).map(|i| sample_instance(app, &format!("{i:08x}-0000-4000-8000-000000000000"))).collect()
+}
+
+/// Waits for the next batch of a watch (at most 10 s).
+pub async fn next_batch(w: &mut Watch) -> ChangeBatch {
+    tokio::time::timeout(Duration::from_secs(10), w.next())
+        .await
+        .expect("a change within 10 s")
+        .expect("watch")
+}
+
+/// A write of a key that another handle changed since this one last saw it
+/// is a conflict, and nothing of the batch is written; after a reload the
+/// write goes through.
+pub async fn conflicts<S: Store>(a: &S, b: &S) {
+    let app = sample_app("/conflict", 1);
+    let [i1, i2]: [Instance; 2] = instance_ids(2, &app).try_into().expect("two");
+    a.commit(&[Write::PutApp(app.clone()), Write::PutInstance(i1.clone())]).await.expect("commit");
+    b.load().await.expect("load");
+
+    // `a` changes i1; `b` still has the old revision of it.
+    let mut i1a = i1.clone();
+    i1a.incarnation = 7;
+    a.commit(&[Write::PutInstance(i1a.clone())]).await.expect("commit");
+    let mut i1b = i1.clone();
+    i1b.incarnation = 9;
+    let e = b
+        .commit(&[Write::PutInstance(i2.clone()), Write::PutInstance(i1b.clone())])
+        .await
+        .expect_err("stale write");
+    match e {
+        StoreError::Conflict { key } => assert!(key.ends_with(i1.id.as_str()), "{key}"),
+        e => panic!("expected a conflict, got {e:?}"),
+    }
+    let s = a.load().await.expect("load");
+    assert_eq!(s.instances, vec![i1a.clone()], "nothing of the conflicting batch was written");
+
+    // Creating a key someone else created since, or deleting one someone
+    // else changed, conflicts too.
+    let app2 = sample_app("/conflict2", 1);
+    a.commit(&[Write::PutApp(app2.clone())]).await.expect("commit");
+    assert!(matches!(
+        b.commit(&[Write::PutApp(app2.clone())]).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(matches!(
+        b.commit(&[Write::DeleteInstance(i1.id.clone())]).await,
+        Err(StoreError::Conflict { .. })
+    ));
+
+    // After a reload, `b` writes.
+    b.load().await.expect("load");
+    b.commit(&[Write::PutInstance(i1b.clone()), Write::DeleteApp(app2.id.clone())])
+        .await
+        .expect("commit");
+    // And now `a` is the stale one.
+    assert!(matches!(a.commit(&[Write::PutInstance(i1a)]).await, Err(StoreError::Conflict { .. })));
+    a.load().await.expect("load");
+    a.commit(&[Write::DeleteInstance(i1.id.clone()), Write::DeleteApp(app.id.clone())])
+        .await
+        .expect("commit");
+    let s = b.load().await.expect("load");
+    assert!(s.instances.is_empty() && s.apps.is_empty() && s.versions.is_empty(), "{s:?}");
+}
+
+/// Watches see every change of every handle from the revision asked, in
+/// order, one batch per committed batch.
+pub async fn watch<S: Store>(a: &S, b: &S) {
+    let start = a.snapshot().await.expect("snapshot").revision;
+    let mut w = b.watch(start + 1).await.expect("watch");
+    let app = sample_app("/watched", 1);
+    let [inst]: [Instance; 1] = instance_ids(1, &app).try_into().expect("one");
+    a.commit(&[Write::PutApp(app.clone()), Write::PutInstance(inst.clone())])
+        .await
+        .expect("commit");
+    let first = next_batch(&mut w).await;
+    assert!(first.revision > start);
+    assert_eq!(
+        first.changes,
+        vec![
+            Change::Put(Record::App(app.clone())),
+            Change::Put(Record::AppVersion(app.clone())),
+            Change::Put(Record::Instance(inst.clone())),
+        ]
+    );
+    a.commit(&[Write::DeleteInstance(inst.id.clone()), Write::DeleteApp(app.id.clone())])
+        .await
+        .expect("commit");
+    let second = next_batch(&mut w).await;
+    assert!(second.revision > first.revision);
+    assert_eq!(
+        second.changes,
+        vec![
+            Change::Delete(RecordKey::Instance(inst.id.clone())),
+            Change::Delete(RecordKey::App(app.id.clone())),
+            Change::Delete(RecordKey::AppVersion(app.id.clone(), app.version)),
+        ]
+    );
+    // A watch from a past revision replays from there.
+    let mut replay = a.watch(second.revision).await.expect("watch");
+    assert_eq!(next_batch(&mut replay).await, second);
+    // A watch from "now" sees only what comes next.
+    let mut now = a.watch(0).await.expect("watch");
+    a.commit(&[Write::FrameworkId("fw-watch".into())]).await.expect("commit");
+    let third = next_batch(&mut now).await;
+    assert_eq!(third.changes, vec![Change::Put(Record::FrameworkId("fw-watch".into()))]);
+    assert_eq!(next_batch(&mut w).await, third);
+}
+
+/// 3,000 instance writes in one commit are split into batches under the
+/// limits, applied in order; all are read back, and watchers see each batch.
+pub async fn large_commits<S: Store>(store: &S, limits: &Limits) {
+    const N: usize = 3000;
+    let app = sample_app("/large", N as u32);
+    let instances = instance_ids(N, &app);
+    let start = store.snapshot().await.expect("snapshot").revision;
+    let mut w = store.watch(start + 1).await.expect("watch");
+    let mut writes = vec![Write::PutApp(app.clone())];
+    writes.extend(instances.iter().cloned().map(Write::PutInstance));
+    store.commit(&writes).await.expect("a large commit");
+    let s = store.load().await.expect("load");
+    assert_eq!(s.instances, instances);
+    // Every change arrives, in batches under the limits, in revision order.
+    let (mut seen, mut batches, mut last) = (0, 0, start);
+    while seen < N + 2 {
+        let b = next_batch(&mut w).await;
+        assert!(b.revision > last, "batches in order");
+        assert!(b.changes.len() < limits.max_ops, "{} changes in one batch", b.changes.len());
+        last = b.revision;
+        seen += b.changes.len();
+        batches += 1;
+    }
+    assert_eq!(seen, N + 2);
+    assert!(batches >= (N + 2).div_ceil(limits.max_ops - 1), "{batches} batches");
+    // Deleting them all is large too.
+    let mut deletes: Vec<Write> =
+        instances.iter().map(|i| Write::DeleteInstance(i.id.clone())).collect();
+    deletes.push(Write::DeleteApp(app.id.clone()));
+    store.commit(&deletes).await.expect("a large delete");
+    let s = store.load().await.expect("load");
+    assert!(s.instances.is_empty() && s.apps.is_empty());
+}
+
+/// Commits whose bytes exceed one request are split by size; a single
+/// record larger than a request is refused and nothing is written.
+pub async fn large_records<S: Store>(store: &S, limits: &Limits) {
+    // Each app is ~1/5 of a request (twice: current and version).
+    let filler = "x".repeat(limits.max_request_bytes / 5);
+    let apps: Vec<AppSpec> = (0..6)
+        .map(|i| {
+            let mut a = sample_app(&format!("/big/a{i}"), 1);
+            a.env.insert("FILLER".into(), filler.clone());
+            a
+        })
+        .collect();
+    store
+        .commit(&apps.iter().cloned().map(Write::PutApp).collect::<Vec<_>>())
+        .await
+        .expect("commit");
+    let s = store.load().await.expect("load");
+    let stored: Vec<&AppSpec> = s.apps.iter().filter(|a| a.id.is_in_group("/big")).collect();
+    assert_eq!(stored, apps.iter().collect::<Vec<_>>());
+
+    let mut huge = sample_app("/big/huge", 1);
+    huge.env.insert("FILLER".into(), "y".repeat(limits.max_request_bytes));
+    let e = store
+        .commit(&[Write::FrameworkId("never".into()), Write::PutApp(huge)])
+        .await
+        .expect_err("too large");
+    assert!(matches!(e, StoreError::TooLarge { .. }), "{e:?}");
+    let s = store.load().await.expect("load");
+    assert_ne!(s.framework_id.as_deref(), Some("never"));
+    assert!(s.apps.iter().all(|a| a.id.as_str() != "/big/huge"));
+    store
+        .commit(&apps.iter().map(|a| Write::DeleteApp(a.id.clone())).collect::<Vec<_>>())
+        .await
+        .expect("commit");
 }
