@@ -5,9 +5,17 @@
 //! [`Snapshot`] (never blocking the scheduler or the store), and writes
 //! become [`Command`]s sent to the daemon's main loop, answered once their
 //! effects are persisted. No handler touches the store or Mesos.
+//!
+//! Around them: [`events`] (the event bus and the `/v2/events` stream),
+//! [`metrics`] (`/metrics`, read from the snapshot at scrape time, plus
+//! HTTP latencies) and [`conn`] (serving with connections a handler can
+//! cut, so slow event-stream clients can be dropped).
 
 pub mod app_json;
+pub mod conn;
 pub mod error;
+pub mod events;
+pub mod metrics;
 mod render;
 mod routes;
 
@@ -23,7 +31,10 @@ use sched_core::scheduler::{Command, CommandError, Deployed, Outcome, Snapshot};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub use conn::serve;
 pub use error::{ApiError, FieldError};
+pub use events::EventBus;
+pub use metrics::Metrics;
 
 /// A command on its way to the scheduler, with the channel for its answer.
 #[derive(Debug)]
@@ -68,11 +79,30 @@ pub struct ApiState {
     pub commands: mpsc::Sender<CommandRequest>,
     /// Static server facts.
     pub info: Arc<ServerInfo>,
-    /// The clock (for delays in responses).
+    /// The clock (for delays in responses and event timestamps).
     pub clock: Arc<dyn Clock>,
+    /// Where events for `/v2/events` are published.
+    pub events: EventBus,
+    /// The HTTP metrics and the `/metrics` registry.
+    pub metrics: Arc<Metrics>,
+    /// Rendered app definitions, reused while apps do not change.
+    specs: Arc<render::SpecCache>,
 }
 
 impl ApiState {
+    /// The state for one API server; its metrics read `snapshot` and `events`.
+    pub fn new(
+        snapshot: watch::Receiver<Arc<Snapshot>>,
+        commands: mpsc::Sender<CommandRequest>,
+        info: Arc<ServerInfo>,
+        clock: Arc<dyn Clock>,
+        events: EventBus,
+    ) -> Self {
+        let metrics = Arc::new(Metrics::new(snapshot.clone(), events.clone()));
+        let specs = Arc::default();
+        ApiState { snapshot, commands, info, clock, events, metrics, specs }
+    }
+
     fn snap(&self) -> Arc<Snapshot> {
         self.snapshot.borrow().clone()
     }
@@ -139,11 +169,14 @@ fn deployment_headers(id: &str) -> HeaderMap {
     headers
 }
 
-/// The API's routes.
+/// The API's routes, each measured by the latency middleware.
 pub fn router(state: ApiState) -> Router {
     use routes::{apps, deployments, groups, misc, tasks};
     Router::new()
         .route("/ping", get(misc::ping))
+        .route("/metrics", get(metrics::scrape))
+        .route("/metrics/prometheus", get(metrics::scrape))
+        .route("/v2/events", get(events::stream))
         .route("/v2/info", get(misc::info))
         .route("/v2/leader", get(misc::leader))
         .route(
@@ -179,6 +212,7 @@ pub fn router(state: ApiState) -> Router {
                 .delete(groups::delete_path),
         )
         .fallback(|| async { ApiError::NotFound("Not found".into()) })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
 }
 

@@ -1,7 +1,9 @@
 //! Snapshot → Marathon JSON: apps with counts, tasks, deployments, the
 //! launch queue, groups and info.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
 
 use drover_time::Timestamp;
 use sched_core::app::AppSpec;
@@ -11,6 +13,7 @@ use sched_core::ids::AppId;
 use sched_core::instance::{Instance, TaskState};
 use sched_core::placement::Reason;
 use sched_core::scheduler::{QueueReport, Snapshot};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::ServerInfo;
@@ -20,44 +23,78 @@ fn time(t: Option<Timestamp>) -> Value {
     t.map_or(Value::Null, |t| json!(format_version(t)))
 }
 
-/// One task in Marathon's task shape.
-pub(crate) fn task_json(inst: &Instance, snap: &Snapshot) -> Option<Value> {
+/// One health check result of a task (Marathon's `healthCheckResults` item).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HealthView<'a> {
+    alive: bool,
+    consecutive_failures: u32,
+    first_success: Option<String>,
+    last_failure: Option<String>,
+    last_success: Option<String>,
+    last_failure_cause: Option<&'a str>,
+    instance_id: &'a str,
+}
+
+/// One task in Marathon's task shape, serialized straight from the
+/// snapshot (no intermediate JSON tree).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskView<'a> {
+    app_id: &'a str,
+    health_check_results: Vec<HealthView<'a>>,
+    host: &'a str,
+    id: &'a str,
+    ip_addresses: [(); 0],
+    ports: &'a [u32],
+    service_ports: &'a [u32],
+    slave_id: &'a str,
+    state: &'static str,
+    staged_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    started_at: Option<String>,
+    version: String,
+    local_volumes: [(); 0],
+    role: &'static str,
+}
+
+fn task_view<'a>(inst: &'a Instance, service_ports: &'a [u32]) -> Option<TaskView<'a>> {
     let task = inst.active_task()?;
-    let service_ports = snap.apps.get(&inst.app_id).map(AppSpec::service_ports).unwrap_or_default();
-    let health: Vec<Value> = task
+    let health = task
         .health
         .iter()
-        .map(|h| {
-            json!({
-                "alive": h.alive,
-                "consecutiveFailures": h.consecutive_failures,
-                "firstSuccess": time(h.first_success),
-                "lastFailure": time(h.last_failure),
-                "lastSuccess": time(h.last_success),
-                "lastFailureCause": h.last_failure_cause,
-                "instanceId": inst.id.as_str(),
-            })
+        .map(|h| HealthView {
+            alive: h.alive,
+            consecutive_failures: h.consecutive_failures,
+            first_success: h.first_success.map(format_version),
+            last_failure: h.last_failure.map(format_version),
+            last_success: h.last_success.map(format_version),
+            last_failure_cause: h.last_failure_cause.as_deref(),
+            instance_id: inst.id.as_str(),
         })
         .collect();
-    let mut t = json!({
-        "appId": inst.app_id.as_str(),
-        "healthCheckResults": health,
-        "host": task.hostname,
-        "id": task.id.as_str(),
-        "ipAddresses": [],
-        "ports": task.host_ports,
-        "servicePorts": service_ports,
-        "slaveId": task.agent_id,
-        "state": task.state.mesos_name(),
-        "stagedAt": format_version(task.staged_at),
-        "version": format_version(inst.app_version),
-        "localVolumes": [],
-        "role": "*",
-    });
-    if let (Some(obj), Some(started)) = (t.as_object_mut(), task.started_at) {
-        obj.insert("startedAt".into(), json!(format_version(started)));
-    }
-    Some(t)
+    Some(TaskView {
+        app_id: inst.app_id.as_str(),
+        health_check_results: health,
+        host: &task.hostname,
+        id: task.id.as_str(),
+        ip_addresses: [],
+        ports: &task.host_ports,
+        service_ports,
+        slave_id: &task.agent_id,
+        state: task.state.mesos_name(),
+        staged_at: format_version(task.staged_at),
+        started_at: task.started_at.map(format_version),
+        version: format_version(inst.app_version),
+        local_volumes: [],
+        role: "*",
+    })
+}
+
+/// One task in Marathon's task shape.
+pub(crate) fn task_json(inst: &Instance, snap: &Snapshot) -> Option<Value> {
+    let service_ports = snap.apps.get(&inst.app_id).map(AppSpec::service_ports).unwrap_or_default();
+    task_view(inst, &service_ports).and_then(|t| serde_json::to_value(t).ok())
 }
 
 /// The tasks of one app.
@@ -100,22 +137,175 @@ pub(crate) fn app_info(app: &AppSpec, snap: &Snapshot, tasks: bool, last_failure
     if tasks {
         m.insert("tasks".into(), json!(app_tasks(snap, &app.id)));
     }
-    if last_failure && let Some(f) = snap.last_failures.get(&app.id) {
-        m.insert(
-            "lastTaskFailure".into(),
-            json!({
-                "appId": app.id.as_str(),
-                "host": f.host,
-                "message": f.message,
-                "state": f.state.mesos_name(),
-                "taskId": f.task_id.as_str(),
-                "timestamp": format_version(f.timestamp),
-                "version": format_version(f.version),
-                "slaveId": f.agent_id,
-            }),
-        );
+    if last_failure && let Some(f) = last_failure_json(app, snap) {
+        m.insert("lastTaskFailure".into(), f);
     }
     json!(m)
+}
+
+/// App definitions as `app_json::render_app` writes them, kept per app for
+/// as long as its version does not change. Rendering app definitions is
+/// most of the cost of `GET /v2/apps`; an app's version changes with every
+/// change of its definition (a rollback restores an old definition with
+/// its old version), so the version identifies the JSON.
+#[derive(Debug, Default)]
+pub(crate) struct SpecCache(Mutex<HashMap<AppId, CachedSpec>>);
+
+/// An app's version and its definition's JSON object.
+type CachedSpec = (Timestamp, Arc<[u8]>);
+
+impl SpecCache {
+    /// The JSON objects of `apps`, rendering only those not cached.
+    fn get(&self, apps: &[&AppSpec]) -> Vec<Arc<[u8]>> {
+        let mut out: Vec<Option<Arc<[u8]>>> = {
+            let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            apps.iter()
+                .map(|a| map.get(&a.id).filter(|(v, _)| *v == a.version).map(|(_, j)| j.clone()))
+                .collect()
+        };
+        // Render misses without holding the lock.
+        let mut fresh = Vec::new();
+        for (slot, app) in out.iter_mut().zip(apps) {
+            if slot.is_none() {
+                let json: Arc<[u8]> =
+                    serde_json::to_vec(&render_app(app)).unwrap_or_default().into();
+                fresh.push((app.id.clone(), (app.version, json.clone())));
+                *slot = Some(json);
+            }
+        }
+        if !fresh.is_empty() {
+            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            // Forget apps that are gone when the cache outgrows the app count.
+            if map.len() + fresh.len() > 2 * apps.len().max(1024) {
+                map.clear();
+            }
+            map.extend(fresh);
+        }
+        out.into_iter().flatten().collect()
+    }
+}
+
+/// `{"apps": [...]}` for `GET /v2/apps`: the same JSON as [`app_info`] for
+/// each app, written straight into one buffer. App definitions come from
+/// `cache`; counts, deployments and tasks are written from the snapshot.
+pub(crate) fn apps_list(
+    snap: &Snapshot,
+    apps: &[&AppSpec],
+    cache: &SpecCache,
+    tasks: bool,
+    last_failure: bool,
+) -> Vec<u8> {
+    let mut deployments: HashMap<&AppId, Vec<&str>> = HashMap::new();
+    for d in snap.deployments.values() {
+        for app in d.affected_apps() {
+            deployments.entry(app).or_default().push(&d.id);
+        }
+    }
+    let specs = cache.get(apps);
+    let instances = instances_by_app(snap, apps);
+    let size: usize = specs.iter().map(|j| j.len() + 128).sum();
+    let mut out = Vec::with_capacity(size + 16);
+    out.extend_from_slice(b"{\"apps\":[");
+    for (i, (app, spec)) in apps.iter().zip(&specs).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // The definition without its closing brace, then the read-only fields.
+        let Some((b'}', open)) = spec.split_last() else { continue };
+        out.extend_from_slice(open);
+        let active = instances[i].as_slice();
+        let (mut staged, mut running, mut healthy, mut unhealthy) = (0u32, 0u32, 0u32, 0u32);
+        for t in active.iter().filter_map(|i| i.active_task()) {
+            match t.state {
+                TaskState::Staging | TaskState::Starting => staged += 1,
+                TaskState::Running => running += 1,
+                _ => {}
+            }
+            match t.health.as_ref().map(|h| h.alive) {
+                Some(true) => healthy += 1,
+                Some(false) => unhealthy += 1,
+                None => {}
+            }
+        }
+        let _ = write!(
+            out,
+            ",\"tasksStaged\":{staged},\"tasksRunning\":{running},\"tasksHealthy\":{healthy},\"tasksUnhealthy\":{unhealthy},\"deployments\":["
+        );
+        for (j, id) in deployments.get(&app.id).into_iter().flatten().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"id\":");
+            let _ = serde_json::to_writer(&mut out, id);
+            out.push(b'}');
+        }
+        out.push(b']');
+        if tasks {
+            out.extend_from_slice(b",\"tasks\":[");
+            let service_ports = app.service_ports();
+            let views = active.iter().filter_map(|i| task_view(i, &service_ports));
+            for (j, view) in views.enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                let _ = serde_json::to_writer(&mut out, &view);
+            }
+            out.push(b']');
+        }
+        if last_failure && let Some(f) = last_failure_json(app, snap) {
+            out.extend_from_slice(b",\"lastTaskFailure\":");
+            let _ = serde_json::to_writer(&mut out, &f);
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// The instances with an active task of each of `apps` (in the same
+/// order), each in instance order. Many apps: one pass over every instance
+/// (an app's instances are adjacent, so the app is looked up once per run
+/// of them); a few: a seek each into the instance map.
+fn instances_by_app<'a>(snap: &'a Snapshot, apps: &[&'a AppSpec]) -> Vec<Vec<&'a Instance>> {
+    if apps.len() <= 64 {
+        return apps
+            .iter()
+            .map(|app| snap.app_instances(&app.id).filter(|i| i.active_task().is_some()).collect())
+            .collect();
+    }
+    let index: HashMap<&AppId, usize> = apps.iter().enumerate().map(|(i, a)| (&a.id, i)).collect();
+    let mut by_app: Vec<Vec<&Instance>> = vec![Vec::new(); apps.len()];
+    let mut run: Option<(&AppId, Option<usize>)> = None;
+    for inst in snap.instances.values() {
+        let slot = match run {
+            Some((app, slot)) if *app == inst.app_id => slot,
+            _ => {
+                let slot = index.get(&inst.app_id).copied();
+                run = Some((&inst.app_id, slot));
+                slot
+            }
+        };
+        if let Some(slot) = slot
+            && inst.active_task().is_some()
+        {
+            by_app[slot].push(inst);
+        }
+    }
+    by_app
+}
+
+fn last_failure_json(app: &AppSpec, snap: &Snapshot) -> Option<Value> {
+    let f = snap.last_failures.get(&app.id)?;
+    Some(json!({
+        "appId": app.id.as_str(),
+        "host": f.host,
+        "message": f.message,
+        "state": f.state.mesos_name(),
+        "taskId": f.task_id.as_str(),
+        "timestamp": format_version(f.timestamp),
+        "version": format_version(f.version),
+        "slaveId": f.agent_id,
+    }))
 }
 
 /// One deployment in Marathon's `DeploymentStepInfo` shape.

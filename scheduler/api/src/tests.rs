@@ -8,25 +8,60 @@ use axum::body::Body;
 use axum::http::Request;
 use drover_time::{ManualClock, Timestamp};
 use http_body_util::BodyExt;
-use sched_core::scheduler::{CoreConfig, Effect, Scheduler, StoredState};
+use sched_core::app::Resources;
+use sched_core::instance::TaskState;
+use sched_core::offer::Offer;
+use sched_core::ports::PortRanges;
+use sched_core::scheduler::{CoreConfig, Effect, Scheduler, StatusUpdate, StoredState};
 use serde_json::Value;
 use tower::ServiceExt;
 
 use super::*;
 
-const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
+pub(super) const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
 
-fn state() -> ApiState {
+/// Inputs the tests feed the fake daemon besides commands.
+#[derive(Debug)]
+pub(super) enum Input {
+    /// SUBSCRIBED from the master.
+    Subscribed,
+    /// Offers.
+    Offers(Vec<Offer>),
+    /// A status update.
+    Status(StatusUpdate),
+}
+
+/// The API over the real core, behind a fake daemon loop that performs
+/// persists at once, drops Mesos calls, and publishes notifications on the
+/// event bus as the real daemon does.
+pub(super) struct Harness {
+    pub(super) state: ApiState,
+    pub(super) inputs: mpsc::Sender<Input>,
+}
+
+pub(super) fn harness(events: EventBus) -> Harness {
     let (cmd_tx, mut cmd_rx) = mpsc::channel::<CommandRequest>(16);
+    let (in_tx, mut in_rx) = mpsc::channel::<Input>(16);
     let mut core = Scheduler::new(CoreConfig::default(), StoredState::default(), 1, T0);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(core.snapshot()));
+    let bus = events.clone();
     tokio::spawn(async move {
         let mut replies = BTreeMap::new();
         let mut next = 1;
-        while let Some(req) = cmd_rx.recv().await {
-            replies.insert(next, req.reply);
-            core.handle_command(next, req.command, T0);
-            next += 1;
+        loop {
+            tokio::select! {
+                Some(req) = cmd_rx.recv() => {
+                    replies.insert(next, req.reply);
+                    core.handle_command(next, req.command, T0);
+                    next += 1;
+                }
+                Some(input) = in_rx.recv() => match input {
+                    Input::Subscribed => core.handle_subscribed("fw-1".into(), T0),
+                    Input::Offers(offers) => core.handle_offers(offers, T0),
+                    Input::Status(status) => core.handle_status(status, T0),
+                },
+                else => return,
+            }
             while let Some(e) = core.poll_effect() {
                 match e {
                     Effect::Persist { token, .. } => core.handle_persisted(token, Ok(()), T0),
@@ -36,16 +71,17 @@ fn state() -> ApiState {
                             let _ = tx.send(result);
                         }
                     }
-                    _ => {}
+                    Effect::Notify(n) => bus.publish_notification(&n, T0),
+                    Effect::Call(_) | Effect::Reload { .. } => {}
                 }
             }
             snap_tx.send_replace(Arc::new(core.snapshot()));
         }
     });
-    ApiState {
-        snapshot: snap_rx,
-        commands: cmd_tx,
-        info: Arc::new(ServerInfo {
+    let state = ApiState::new(
+        snap_rx,
+        cmd_tx,
+        Arc::new(ServerInfo {
             leader: "127.0.0.1:8080".into(),
             master: "http://127.0.0.1:5050".into(),
             framework_name: "drover".into(),
@@ -57,18 +93,62 @@ fn state() -> ApiState {
             mesos_user: "root".into(),
             http_port: 8080,
         }),
-        clock: Arc::new(ManualClock::new(T0)),
+        Arc::new(ManualClock::new(T0)),
+        events,
+    );
+    Harness { state, inputs: in_tx }
+}
+
+fn state() -> ApiState {
+    harness(EventBus::default()).state
+}
+
+/// An offer of agent-1 with room for many small tasks.
+pub(super) fn offer(id: &str, mem: f64) -> Offer {
+    Offer::new(id, "agent-1", "10.0.0.7").with_resources(
+        "*",
+        Resources { cpus: 8.0, mem, disk: 1000.0, gpus: 0 },
+        PortRanges::new([(31000, 32000)]),
+    )
+}
+
+/// A status update from agent-1.
+pub(super) fn status(task_id: &str, state: TaskState, healthy: Option<bool>) -> StatusUpdate {
+    StatusUpdate {
+        task_id: task_id.to_owned(),
+        state,
+        agent_id: Some("agent-1".into()),
+        message: None,
+        reason: None,
+        uuid: None,
+        healthy,
     }
 }
 
-struct Resp {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-    text: String,
+/// The ids of the active tasks, in instance order.
+pub(super) fn active_tasks(s: &ApiState) -> Vec<String> {
+    s.snap().instances.values().filter_map(|i| i.active_task()).map(|t| t.id.to_string()).collect()
 }
 
-async fn call(s: &ApiState, method: &str, uri: &str, body: &str) -> Resp {
+/// Waits (up to 5 s) until the published snapshot satisfies `cond`.
+pub(super) async fn until(s: &ApiState, what: &str, cond: impl Fn(&Snapshot) -> bool) {
+    for _ in 0..500 {
+        if cond(&s.snap()) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+pub(super) struct Resp {
+    pub(super) status: StatusCode,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Value,
+    pub(super) text: String,
+}
+
+pub(super) async fn call(s: &ApiState, method: &str, uri: &str, body: &str) -> Resp {
     let req = Request::builder()
         .method(method)
         .uri(uri)
@@ -281,3 +361,69 @@ async fn versions_groups_queue_and_deployment_cancel() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(call(&s, "GET", "/v2/apps", "").await.body, json!({"apps": []}));
 }
+
+#[tokio::test]
+async fn the_app_list_is_the_app_renderer_written_straight() {
+    let h = harness(EventBus::default());
+    let s = &h.state;
+    let web = r#"{"id":"web","cmd":"sleep 600","instances":3,"portDefinitions":[{"port":0}],
+        "healthChecks":[{"protocol":"COMMAND","command":{"value":"true"}}]}"#;
+    assert_eq!(call(s, "POST", "/v2/apps", web).await.status, StatusCode::CREATED);
+    let db = r#"{"id":"/db/main","cmd":"sleep 1","instances":0,"labels":{"tier":"db"}}"#;
+    assert_eq!(call(s, "POST", "/v2/apps", db).await.status, StatusCode::CREATED);
+    // Enough apps for the writer's one-pass strategy (`?id=` takes the other).
+    for i in 0..70 {
+        let app = format!(r#"{{"id":"/many/app-{i}","cmd":"sleep 1","instances":0}}"#);
+        assert_eq!(call(s, "POST", "/v2/apps", &app).await.status, StatusCode::CREATED);
+    }
+    h.inputs.send(Input::Subscribed).await.unwrap();
+    h.inputs.send(Input::Offers(vec![offer("o1", 4096.0)])).await.unwrap();
+    until(s, "three tasks are staging", |snap| {
+        snap.instances.values().filter_map(|i| i.active_task()).count() == 3
+    })
+    .await;
+    let tasks = active_tasks(s);
+    let updates = [
+        status(&tasks[0], TaskState::Running, Some(true)),
+        status(&tasks[1], TaskState::Running, Some(false)),
+        status(&tasks[2], TaskState::Failed, None),
+    ];
+    for u in updates {
+        h.inputs.send(Input::Status(u)).await.unwrap();
+    }
+    until(s, "a task failed", |snap| !snap.last_failures.is_empty()).await;
+    let snap = s.snap();
+    assert!(!snap.deployments.is_empty());
+    for (query, tasks, failures) in [
+        ("", false, false),
+        ("?embed=apps.tasks", true, false),
+        ("?embed=apps.tasks&embed=apps.lastTaskFailure", true, true),
+        ("?embed=apps.failures&id=web", false, true),
+    ] {
+        let r = call(s, "GET", &format!("/v2/apps{query}"), "").await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.headers["content-type"], "application/json");
+        let expected: Vec<Value> = snap
+            .apps
+            .values()
+            .filter(|a| !query.contains("id=web") || a.id.as_str() == "/web")
+            .map(|a| render::app_info(a, &snap, tasks, failures))
+            .collect();
+        assert_eq!(r.body, json!({"apps": expected}), "{query}");
+    }
+    let listed = call(s, "GET", "/v2/apps?embed=apps.tasks", "").await.body;
+    let web = &listed["apps"][71];
+    assert_eq!((web["id"].as_str(), web["tasksRunning"].as_u64()), (Some("/web"), Some(2)));
+    assert_eq!((web["tasksHealthy"].as_u64(), web["tasksUnhealthy"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(web["tasks"].as_array().unwrap().len(), 2);
+    // A change shows at once: cached definitions follow app versions.
+    let r =
+        call(s, "PUT", "/v2/apps/db/main?force=true", r#"{"instances":2,"cmd":"sleep 2"}"#).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let listed = call(s, "GET", "/v2/apps", "").await.body;
+    assert_eq!(listed["apps"][0]["instances"], 2);
+    assert_eq!(listed["apps"][0]["cmd"], "sleep 2");
+}
+
+mod events;
+mod metrics;

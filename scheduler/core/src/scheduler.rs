@@ -354,6 +354,9 @@ pub enum Notification {
         deployment: Box<Deployment>,
         /// Why.
         reason: String,
+        /// True when a user (or a forced change) stopped it, false when it
+        /// failed on its own (e.g. its progress deadline passed).
+        canceled: bool,
     },
     /// An app's last instance is gone after its deletion (`app_terminated_event`).
     AppTerminated(AppId),
@@ -482,6 +485,23 @@ impl QueueReport {
     }
 }
 
+/// Why offers were declined when no instance was waiting for them.
+pub const DECLINED_NO_DEMAND: &str = "no_demand";
+
+/// Counts of what the scheduler decided, since it started. Plain numbers:
+/// the API exports them as Prometheus counters when it is scraped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Tasks launched (one per launch operation in an ACCEPT).
+    pub tasks_launched: u64,
+    /// Offers declined, by reason: [`DECLINED_NO_DEMAND`] when nothing
+    /// waited for them, otherwise the placement [`Reason`](placement::Reason)
+    /// most often given in that round (e.g. `InsufficientMemory`).
+    pub offers_declined: BTreeMap<&'static str, u64>,
+    /// Deployments that ended, by outcome: `success`, `failed`, `canceled`.
+    pub deployments: BTreeMap<&'static str, u64>,
+}
+
 /// An immutable, cheaply cloned view of the scheduler's state. The API
 /// serves reads from it.
 #[derive(Debug, Clone, Default)]
@@ -506,6 +526,8 @@ pub struct Snapshot {
     pub queue: OrdMap<AppId, QueueReport>,
     /// Tasks Mesos reported that Drover does not know.
     pub unknown_tasks: OrdMap<String, UnknownTask>,
+    /// Counts of decisions (launches, declines, deployment outcomes).
+    pub stats: Stats,
 }
 
 impl Snapshot {
@@ -662,6 +684,12 @@ impl Scheduler {
         self.state.clone()
     }
 
+    /// Carries the counters of a scheduler this one replaces (after a
+    /// reload), so exported counters do not fall back to zero.
+    pub fn resume_stats(&mut self, stats: Stats) {
+        self.state.stats = stats;
+    }
+
     /// The framework id, once known.
     pub fn framework_id(&self) -> Option<&str> {
         self.state.framework_id.as_deref()
@@ -722,6 +750,7 @@ impl Scheduler {
         }
         let requests = self.launch_requests(now);
         if requests.is_empty() {
+            self.count_declined(DECLINED_NO_DEMAND, offers.len());
             let offer_ids = offers.into_iter().map(|o| o.id).collect();
             self.call(MesosCall::Decline { offer_ids, refuse: self.config.decline_refuse });
             self.update_offer_interest(now);
@@ -748,6 +777,7 @@ impl Scheduler {
             }
         }
         if !unused.is_empty() {
+            self.count_declined(main_reason(&plan.reports), unused.len());
             self.call(MesosCall::Decline { offer_ids: unused, refuse: self.config.decline_refuse });
         }
         let waiting: Vec<AppId> =
@@ -1072,12 +1102,14 @@ impl Scheduler {
             writes.push(Write::PutInstance(inst));
         }
         if launches.is_empty() {
+            self.count_declined(DECLINED_NO_DEMAND, 1);
             self.call(MesosCall::Decline {
                 offer_ids: vec![offer.id],
                 refuse: self.config.decline_refuse,
             });
             return;
         }
+        self.state.stats.tasks_launched += launches.len() as u64;
         self.launching.extend(instances.iter().cloned());
         let accept = Effect::Call(MesosCall::Accept {
             offer_id: offer.id,
@@ -1335,7 +1367,20 @@ impl Scheduler {
     // ----- effects ------------------------------------------------------
 
     fn notify(&mut self, n: Notification) {
+        let outcome = match &n {
+            Notification::DeploymentSuccess(_) => Some("success"),
+            Notification::DeploymentFailed { canceled: true, .. } => Some("canceled"),
+            Notification::DeploymentFailed { canceled: false, .. } => Some("failed"),
+            _ => None,
+        };
+        if let Some(outcome) = outcome {
+            *self.state.stats.deployments.entry(outcome).or_default() += 1;
+        }
         self.effects.push_back(Effect::Notify(n));
+    }
+
+    fn count_declined(&mut self, reason: &'static str, offers: usize) {
+        *self.state.stats.offers_declined.entry(reason).or_default() += offers as u64;
     }
 
     fn call(&mut self, call: MesosCall) {
@@ -1373,6 +1418,23 @@ impl Scheduler {
         self.after_persist.insert(token, AfterPersist { then, request, launching });
         Some(token)
     }
+}
+
+/// The reason placement gave most often in a round (the first in `Reason`
+/// order on a tie); [`DECLINED_NO_DEMAND`] when it rejected nothing (the
+/// offers left over once every waiting instance was placed).
+fn main_reason(reports: &BTreeMap<AppId, PlacementReport>) -> &'static str {
+    let mut by_reason: BTreeMap<placement::Reason, u64> = BTreeMap::new();
+    for (reason, n) in reports.values().flat_map(|r| &r.rejected) {
+        *by_reason.entry(*reason).or_default() += u64::from(*n);
+    }
+    let mut best: Option<(placement::Reason, u64)> = None;
+    for (reason, n) in by_reason {
+        if best.is_none_or(|(_, m)| n > m) {
+            best = Some((reason, n));
+        }
+    }
+    best.map_or(DECLINED_NO_DEMAND, |(r, _)| r.name())
 }
 
 fn kill_call(task: &Task) -> MesosCall {

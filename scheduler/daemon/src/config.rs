@@ -72,6 +72,10 @@ pub(crate) struct ServeArgs {
     /// Most launches per offer [default: 100].
     #[arg(long)]
     pub(crate) max_instances_per_offer: Option<usize>,
+    /// Events a /v2/events client may fall behind before it is
+    /// disconnected [default: 1024].
+    #[arg(long)]
+    pub(crate) event_stream_max_outstanding_messages: Option<usize>,
 }
 
 macro_rules! merge {
@@ -116,7 +120,8 @@ impl ServeArgs {
                 min_revive_offers_interval_secs,
                 reconciliation_interval_secs,
                 task_launch_timeout_secs,
-                max_instances_per_offer
+                max_instances_per_offer,
+                event_stream_max_outstanding_messages
             );
         }
         let content_type: ContentType = self
@@ -162,6 +167,10 @@ impl ServeArgs {
                 .collect(),
             },
             core,
+            event_capacity: self
+                .event_stream_max_outstanding_messages
+                .unwrap_or(sched_api::events::DEFAULT_CAPACITY)
+                .max(1),
         })
     }
 }
@@ -179,6 +188,7 @@ mod tests {
         assert_eq!(c.failover_timeout, Duration::from_secs(604_800));
         assert_eq!(c.core.decline_refuse, Duration::from_secs(120));
         assert_eq!(c.content_type, ContentType::Protobuf);
+        assert_eq!(c.event_capacity, 1024);
     }
 
     #[test]

@@ -18,10 +18,9 @@ use drover_time::{Clock, SystemClock, Timestamp};
 use mesos_http::scheduler::{SchedulerConfig, SchedulerHandle, SchedulerInput};
 use mesos_wire::scheduler::{SCHEDULER_PATH, SubscriptionConfig};
 use mesos_wire::{ContentType, Endpoint};
-use sched_api::{ApiState, CommandRequest, ServerInfo};
+use sched_api::{ApiState, CommandRequest, EventBus, ServerInfo};
 use sched_core::scheduler::{
-    CommandError, CoreConfig, Effect, Notification, Outcome, PersistToken, Scheduler, Snapshot,
-    Write,
+    CommandError, CoreConfig, Effect, Outcome, PersistToken, Scheduler, Snapshot, Write,
 };
 use sched_store::{MemStore, Store};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -47,6 +46,9 @@ pub(crate) struct ServeConfig {
     pub(crate) executor: ExecutorSettings,
     /// Core tunables.
     pub(crate) core: CoreConfig,
+    /// Events an event-stream client may fall behind before it is
+    /// disconnected (Marathon's `event_stream_max_outstanding_messages`).
+    pub(crate) event_capacity: usize,
 }
 
 /// The one input type of the main loop.
@@ -108,10 +110,11 @@ pub(crate) async fn run(
     // Bounded: the API waits when the scheduler is busy (backpressure).
     let (cmd_tx, cmd_rx) = mpsc::channel::<CommandRequest>(1024);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(core.snapshot()));
-    let api = ApiState {
-        snapshot: snap_rx,
-        commands: cmd_tx,
-        info: Arc::new(ServerInfo {
+    let events = EventBus::new(config.event_capacity);
+    let api = ApiState::new(
+        snap_rx,
+        cmd_tx,
+        Arc::new(ServerInfo {
             leader: config.listen.to_string(),
             master: config.master.clone(),
             framework_name: config.framework_name.clone(),
@@ -128,8 +131,9 @@ pub(crate) async fn run(
             mesos_user: config.mesos_user.clone(),
             http_port: config.listen.port(),
         }),
-        clock: clock.clone(),
-    };
+        clock.clone(),
+        events.clone(),
+    );
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -138,11 +142,10 @@ pub(crate) async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut api_stop = stop_rx.clone();
     let server = tokio::spawn(async move {
-        let serve =
-            axum::serve(listener, sched_api::router(api)).with_graceful_shutdown(async move {
-                let _ = api_stop.wait_for(|s| *s).await;
-            });
-        if let Err(e) = serve.await {
+        let stopped = async move {
+            let _ = api_stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = sched_api::serve(listener, sched_api::router(api), stopped).await {
             tracing::error!(error = %e, "The API server failed.");
         }
     });
@@ -164,13 +167,15 @@ pub(crate) async fn run(
         next_request: 1,
         snap_tx,
         subscribed: None,
-        events: tokio::sync::broadcast::channel(1024).0,
+        events: events.clone(),
     };
     let mut shutdown = Box::pin(shutdown);
     let stop = async move {
         (&mut shutdown).await;
     };
     main.run(mesos_rx, cmd_rx, persisted_rx, stop).await;
+    // End the event streams, or the server would wait for them forever.
+    events.close();
     let _ = stop_tx.send(true);
     let _ = server.await;
     worker.abort();
@@ -202,8 +207,9 @@ struct MainLoop {
     executor: ExecutorSettings,
     persist_tx: mpsc::Sender<PersistJob>,
     replies: BTreeMap<u64, oneshot::Sender<Result<Outcome, CommandError>>>,
-    /// Notifications for event-stream clients (bounded; slow readers lag).
-    events: tokio::sync::broadcast::Sender<Arc<Notification>>,
+    /// Where notifications go, rendered once, for event-stream clients
+    /// (bounded; publishing never waits, slow readers are disconnected).
+    events: EventBus,
     next_request: u64,
     snap_tx: watch::Sender<Arc<Snapshot>>,
     /// The framework id while subscribed.
@@ -341,10 +347,7 @@ impl MainLoop {
                         }
                     });
                 }
-                Effect::Notify(n) => {
-                    // No receiver is fine: nobody listens.
-                    let _ = self.events.send(Arc::new(n));
-                }
+                Effect::Notify(n) => self.events.publish_notification(&n, self.clock.now()),
                 Effect::Reply { request, result } => {
                     if let Some(tx) = self.replies.remove(&request) {
                         let _ = tx.send(result);
@@ -372,7 +375,9 @@ impl MainLoop {
         let now = self.clock.now();
         self.generation += 1;
         let seed = self.generation ^ u64::try_from(now.as_millis()).unwrap_or(0);
+        let stats = self.core.snapshot().stats;
         self.core = Scheduler::new(self.core_config.clone(), stored, seed, now);
+        self.core.resume_stats(stats);
         if let Some(fid) = self.subscribed.clone() {
             self.core.handle_subscribed(fid, now);
         }

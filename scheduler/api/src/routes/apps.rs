@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use sched_core::app::{AppSpec, CommandSpec};
 use sched_core::ids::{AppId, TaskId};
@@ -13,9 +13,18 @@ use sched_core::{format_version, parse_version};
 use serde_json::{Map, Value, json};
 
 use super::{Params, flag, param, params, parse_body};
+use crate::conn::Client;
 use crate::{
     ApiError, ApiState, FieldError, app_json, deployment_headers, deployment_response, render,
 };
+
+/// Publishes `api_post_event` for apps the API created or changed.
+fn post_events(s: &ApiState, client: &Client, uri: &Uri, apps: &[AppSpec]) {
+    let now = s.clock.now();
+    for app in apps {
+        s.events.publish_api_post(&client.ip(), uri.path(), app, now);
+    }
+}
 
 /// What a path under `/v2/apps/` names.
 enum AppPath {
@@ -136,27 +145,37 @@ fn selects(terms: &[Selector], a: &AppSpec) -> bool {
     })
 }
 
-pub(crate) async fn list(State(s): State<ApiState>, q: Params) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn list(State(s): State<ApiState>, q: Params) -> Result<Response, ApiError> {
     let snap = s.snap();
     let selector = param(&q, "label").map(parse_selector).transpose()?.unwrap_or_default();
     let embed = params(&q, "embed");
     let tasks = embed.contains(&"apps.tasks");
     let failures = embed.contains(&"apps.lastTaskFailure") || embed.contains(&"apps.failures");
-    let id = param(&q, "id");
-    let cmd = param(&q, "cmd");
-    let apps: Vec<Value> = snap
-        .apps
-        .values()
-        .filter(|a| id.is_none_or(|f| a.id.as_str().contains(f)))
-        .filter(|a| cmd.is_none_or(|f| command_text(a).contains(f)))
-        .filter(|a| selects(&selector, a))
-        .map(|a| render::app_info(a, &snap, tasks, failures))
-        .collect();
-    Ok(Json(json!({"apps": apps})))
+    let id = param(&q, "id").map(str::to_owned);
+    let cmd = param(&q, "cmd").map(str::to_owned);
+    // Thousands of apps take milliseconds to write: do it off the runtime's
+    // workers, so the scheduler loop and small requests never queue behind it.
+    let render = move || {
+        let apps: Vec<&AppSpec> = snap
+            .apps
+            .values()
+            .filter(|a| id.as_deref().is_none_or(|f| a.id.as_str().contains(f)))
+            .filter(|a| cmd.as_deref().is_none_or(|f| command_text(a).contains(f)))
+            .filter(|a| selects(&selector, a))
+            .collect();
+        render::apps_list(&snap, &apps, &s.specs, tasks, failures)
+    };
+    let body = tokio::task::spawn_blocking(render)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("rendering the apps failed: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body)
+        .into_response())
 }
 
 pub(crate) async fn create(
     State(s): State<ApiState>,
+    client: Client,
+    uri: Uri,
     q: Params,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -165,6 +184,7 @@ pub(crate) async fn create(
     let spec = app_json::parse_app(&value, None)?;
     let id = spec.id.clone();
     let d = s.deploy(Command::CreateApp { spec: Box::new(spec), force }).await?;
+    post_events(&s, &client, &uri, &d.apps);
     let app = d.apps.first().ok_or_else(|| ApiError::Unavailable("no app in the reply".into()))?;
     let mut body = render::app_info(app, &s.snap(), false, false);
     if let Some(obj) = body.as_object_mut() {
@@ -210,6 +230,7 @@ fn object(value: &Value) -> Result<&Map<String, Value>, ApiError> {
 
 async fn put_app(
     s: &ApiState,
+    (client, uri): (&Client, &Uri),
     id: AppId,
     q: &Params,
     body: &Bytes,
@@ -223,6 +244,7 @@ async fn put_app(
     }
     let spec = updated_spec(s, &id, object(&value)?, partial)?;
     let d = s.deploy(Command::PutApps { specs: vec![spec], force }).await?;
+    post_events(s, client, uri, &d.apps);
     if d.created {
         Ok(deployment_response(StatusCode::CREATED, &d, Some(format!("/v2/apps{id}"))))
     } else {
@@ -232,6 +254,7 @@ async fn put_app(
 
 async fn put_apps(
     s: &ApiState,
+    (client, uri): (&Client, &Uri),
     q: &Params,
     body: &Bytes,
     patch: bool,
@@ -255,23 +278,28 @@ async fn put_apps(
         specs.push(updated_spec(s, &id, obj, partial)?);
     }
     let d = s.deploy(Command::PutApps { specs, force }).await?;
+    post_events(s, client, uri, &d.apps);
     Ok(deployment_response(StatusCode::OK, &d, None))
 }
 
 pub(crate) async fn put_many(
     State(s): State<ApiState>,
+    client: Client,
+    uri: Uri,
     q: Params,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    put_apps(&s, &q, &body, false).await
+    put_apps(&s, (&client, &uri), &q, &body, false).await
 }
 
 pub(crate) async fn patch_many(
     State(s): State<ApiState>,
+    client: Client,
+    uri: Uri,
     q: Params,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    put_apps(&s, &q, &body, true).await
+    put_apps(&s, (&client, &uri), &q, &body, true).await
 }
 
 pub(crate) async fn get_path(
@@ -313,11 +341,13 @@ pub(crate) async fn get_path(
 pub(crate) async fn put_path(
     State(s): State<ApiState>,
     Path(raw): Path<String>,
+    client: Client,
+    uri: Uri,
     q: Params,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     match parse_path(&raw)? {
-        AppPath::App(id) => put_app(&s, id, &q, &body, false).await,
+        AppPath::App(id) => put_app(&s, (&client, &uri), id, &q, &body, false).await,
         _ => Err(method_not_allowed()),
     }
 }
@@ -325,11 +355,13 @@ pub(crate) async fn put_path(
 pub(crate) async fn patch_path(
     State(s): State<ApiState>,
     Path(raw): Path<String>,
+    client: Client,
+    uri: Uri,
     q: Params,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     match parse_path(&raw)? {
-        AppPath::App(id) => put_app(&s, id, &q, &body, true).await,
+        AppPath::App(id) => put_app(&s, (&client, &uri), id, &q, &body, true).await,
         _ => Err(method_not_allowed()),
     }
 }

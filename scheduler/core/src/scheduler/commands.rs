@@ -123,6 +123,7 @@ impl Scheduler {
                 self.notify(Notification::DeploymentFailed {
                     deployment: Box::new(d),
                     reason: "canceled by a forced change".into(),
+                    canceled: true,
                 });
             }
         }
@@ -355,6 +356,7 @@ impl Scheduler {
         self.notify(Notification::DeploymentFailed {
             deployment: Box::new(d.clone()),
             reason: reason.into(),
+            canceled: true,
         });
         if force {
             return Ok((writes, Outcome::Done));

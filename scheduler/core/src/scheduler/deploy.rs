@@ -123,7 +123,11 @@ impl Scheduler {
         let Some(dep) = self.state.deployments.remove(id) else { return Vec::new() };
         let mut writes = vec![Write::DeleteDeployment(id.to_owned())];
         let rollback = dep.rolls_back_on_failure();
-        self.notify(Notification::DeploymentFailed { deployment: Box::new(dep.clone()), reason });
+        self.notify(Notification::DeploymentFailed {
+            deployment: Box::new(dep.clone()),
+            reason,
+            canceled: false,
+        });
         if rollback {
             let (more, _) = self.start_rollback(&dep, now);
             writes.extend(more);

@@ -673,6 +673,36 @@ fn offers_too_small_are_declined_and_reported() {
 }
 
 #[test]
+fn stats_count_launches_declines_and_deployment_outcomes() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.s.handle_offers(vec![offer("idle", 1.0)], h.now);
+    h.command(create(spec("/web", 2)));
+    assert_eq!(h.launch_all("o1").len(), 2);
+    let mut big = spec("/big", 1);
+    big.resources.cpus = 100.0;
+    h.command(create(big));
+    h.s.handle_offers(vec![offer("small-1", 1.0), offer("small-2", 1.0)], h.now);
+    let mut stuck = spec("/stuck", 1);
+    stuck.resources.cpus = 100.0;
+    stuck.progress_deadline = Duration::from_secs(5);
+    stuck.rollback_on_failure = false;
+    h.command(create(stuck));
+    h.advance(Duration::from_secs(1));
+    h.advance(Duration::from_secs(6));
+    let big_deployment =
+        h.s.snapshot().deployments_of(&AppId::parse("/big").unwrap()).next().unwrap().id.clone();
+    h.command(Command::CancelDeployment { id: big_deployment, force: true });
+    let stats = h.s.snapshot().stats;
+    assert_eq!(stats.tasks_launched, 2);
+    assert_eq!(
+        stats.offers_declined,
+        BTreeMap::from([(DECLINED_NO_DEMAND, 1), ("InsufficientCpus", 2)])
+    );
+    assert_eq!(stats.deployments, BTreeMap::from([("canceled", 1), ("failed", 1), ("success", 1)]));
+}
+
+#[test]
 fn resubscription_reconciles_explicitly_then_implicitly() {
     let mut h = Harness::new();
     h.subscribe();
