@@ -265,7 +265,10 @@ async fn a_killed_executor_leaves_no_container_of_its_task() -> anyhow::Result<(
     .map_err(|e| with_log(e, &drover))?;
     assert_eq!(task_containers(&first)?.len(), 1);
     // SIGKILL the task's executor (found by its executor id).
-    let executors = drover_e2e::processes_with_env(&format!("MESOS_EXECUTOR_ID=drover-executor.{first}"), "drover-executor");
+    let executors = drover_e2e::processes_with_env(
+        &format!("MESOS_EXECUTOR_ID=drover-executor.{first}"),
+        "drover-executor",
+    );
     let executor = executors.first().context("the executor process")?;
     Command::new("kill").args(["-KILL", &executor.pid.to_string()]).status()?;
     let replaced: BTreeSet<String> =
