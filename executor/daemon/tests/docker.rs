@@ -255,10 +255,12 @@ async fn a_command_health_check_runs_inside_the_container() {
 async fn the_executor_removes_untracked_containers_of_its_own_when_it_subscribes() {
     let docker = docker().await;
     let host = docker_host();
-    let s = Scenario::start_with("5secs", &[("DOCKER_HOST", &host)]).await;
-    // A container labelled as this executor's, which it never started.
+    // A container labelled as this executor's, which it never started. It
+    // exists (running) before the executor does, so the executor's sweep
+    // cannot race its creation.
+    let framework_id = format!("fw-orphans-{}", std::process::id());
     let labels = [
-        (labels::FRAMEWORK_ID, s.framework_id.as_str()),
+        (labels::FRAMEWORK_ID, framework_id.as_str()),
         (labels::EXECUTOR_ID, "ex-1"),
         (labels::TASK_ID, "old.1"),
     ];
@@ -274,7 +276,12 @@ async fn the_executor_removes_untracked_containers_of_its_own_when_it_subscribes
     };
     let id = docker.create_container(None, body).await.unwrap().id;
     docker.start_container(&id, None).await.unwrap();
-    let mut s = s;
+    let env = [
+        ("DOCKER_HOST", host.as_str()),
+        ("MESOS_FRAMEWORK_ID", framework_id.as_str()),
+        ("MESOS_EXECUTOR_ID", "ex-1"),
+    ];
+    let mut s = Scenario::start_with("5secs", &env).await;
     s.subscribe(false).await;
     assert_no_container(&docker, &s).await;
     assert!(s.log().contains("Stopping an orphaned container."), "{}", s.log());

@@ -81,12 +81,77 @@ where
     }
 }
 
+/// A block of host ports claimed by one cluster, so that clusters running
+/// at the same time (tests run in parallel, in several processes) never
+/// hand out the same host port. Claims are files created exclusively in a
+/// shared directory; a claim whose owner died is taken over.
+pub struct PortBlock {
+    /// First port.
+    pub first: u32,
+    /// Last port (inclusive).
+    pub last: u32,
+    claim: PathBuf,
+}
+
+const PORT_BLOCK: u32 = 200;
+
+impl PortBlock {
+    fn claim() -> anyhow::Result<PortBlock> {
+        use std::io::Write as _;
+        let dir = std::env::temp_dir().join("drover-e2e-ports");
+        std::fs::create_dir_all(&dir).context("port claims dir")?;
+        for first in (20000..32000).step_by(PORT_BLOCK as usize) {
+            let claim = dir.join(first.to_string());
+            for _ in 0..2 {
+                match std::fs::OpenOptions::new().write(true).create_new(true).open(&claim) {
+                    Ok(mut f) => {
+                        write!(f, "{}", std::process::id()).context("writing a port claim")?;
+                        return Ok(PortBlock { first, last: first + PORT_BLOCK - 1, claim });
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        let owner = std::fs::read_to_string(&claim).unwrap_or_default();
+                        let alive = owner
+                            .trim()
+                            .parse::<u32>()
+                            .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+                        if alive || owner.is_empty() {
+                            break;
+                        }
+                        let _ = std::fs::remove_file(&claim);
+                    }
+                    Err(e) => return Err(e).context("claiming ports"),
+                }
+            }
+        }
+        bail!("no free block of host ports left")
+    }
+}
+
+impl Drop for PortBlock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.claim);
+    }
+}
+
+/// `resources` with its `ports` replaced by `block`.
+fn with_ports(resources: &str, block: &PortBlock) -> String {
+    let mut parts: Vec<String> = resources
+        .split(';')
+        .filter(|p| !p.trim().starts_with("ports:") && !p.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    parts.push(format!("ports:[{}-{}]", block.first, block.last));
+    parts.join(";")
+}
+
 /// A real Mesos master with agents, stopped on drop.
 pub struct MesosCluster {
     /// `http://127.0.0.1:PORT`.
     pub master: String,
     /// The cluster's work dir.
     pub work_dir: PathBuf,
+    /// The host ports its agents offer (shared by all of them).
+    pub ports: PortBlock,
     _dir: tempfile::TempDir,
 }
 
@@ -95,8 +160,12 @@ fn script() -> PathBuf {
 }
 
 impl MesosCluster {
-    /// Starts a cluster with `agents` agents of the given resources.
+    /// Starts a cluster with `agents` agents of the given resources; their
+    /// `ports` are replaced by a block no other cluster uses.
     pub fn start(agents: u32, resources: &str) -> anyhow::Result<Self> {
+        let ports = PortBlock::claim()?;
+        let resources = with_ports(resources, &ports);
+        let resources = resources.as_str();
         let dir = tempfile::Builder::new().prefix("drover-e2e-").tempdir().context("temp dir")?;
         let work_dir = dir.path().join("mesos");
         let mut last = String::new();
@@ -121,6 +190,7 @@ impl MesosCluster {
                 return Ok(MesosCluster {
                     master: format!("http://127.0.0.1:{port}"),
                     work_dir,
+                    ports,
                     _dir: dir,
                 });
             }
@@ -182,8 +252,17 @@ impl Drover {
         let log = dir.path().join("drover.log");
         let port = free_port();
         let file = std::fs::File::create(&log).context("log file")?;
+        // State in an embedded store under the test's dir, unless the test
+        // chose a store itself.
+        let store_args: Vec<String> =
+            if extra.iter().any(|a| *a == "--etcd" || *a == "--data-dir" || *a == "--in-memory") {
+                Vec::new()
+            } else {
+                vec!["--data-dir".into(), dir.path().join("state").display().to_string()]
+            };
         let child = Command::new(drover)
             .args(["serve", "--master", master, "--listen", &format!("127.0.0.1:{port}")])
+            .args(&store_args)
             .arg("--executor-path")
             .arg(&executor)
             .args(["--min-revive-offers-interval-secs", "1", "--executor-log", "debug"])
@@ -217,6 +296,17 @@ impl Drover {
         body: Option<&str>,
     ) -> anyhow::Result<(u16, Value)> {
         http(&format!("{}{}", self.url, path), method, body.map(str::to_owned)).await
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal (`KILL`, `STOP`, `CONT`, ...) to the daemon.
+    pub fn signal(&self, signal: &str) {
+        let _ =
+            Command::new("kill").args([format!("-{signal}"), self.child.id().to_string()]).status();
     }
 
     /// Stops the daemon with SIGTERM and waits for it.

@@ -88,9 +88,8 @@ fn unused_default(field: &str, v: &Value) -> Option<bool> {
         || v.as_object().is_some_and(Map::is_empty)
         || v.as_str().is_some_and(str::is_empty);
     let ok = match field {
-        "readinessChecks" | "fetch" | "uris" | "dependencies" | "secrets" | "check"
-        | "resourceLimits" | "executorResources" | "residency" | "ipAddress" | "user"
-        | "executor" => empty,
+        "readinessChecks" | "fetch" | "uris" | "secrets" | "check" | "resourceLimits"
+        | "executorResources" | "residency" | "ipAddress" | "user" | "executor" => empty,
         "tty" => empty || *v == json!(false),
         "unreachableStrategy" => {
             empty
@@ -1040,8 +1039,17 @@ pub fn render_app(app: &AppSpec) -> Map<String, Value> {
     m.insert("requirePorts".into(), json!(app.require_ports));
     m.insert(
         "upgradeStrategy".into(),
-        json!({"maximumOverCapacity": 1.0, "minimumHealthCapacity": 1.0}),
+        json!({
+            "maximumOverCapacity": app.upgrade.maximum_over_capacity,
+            "minimumHealthCapacity": app.upgrade.minimum_health_capacity,
+        }),
     );
+    if !app.dependencies.is_empty() {
+        let deps: Vec<&str> = app.dependencies.iter().map(AppId::as_str).collect();
+        m.insert("dependencies".into(), json!(deps));
+    }
+    m.insert("progressDeadlineSeconds".into(), num(app.progress_deadline.as_secs_f64()));
+    m.insert("rollbackOnFailure".into(), json!(app.rollback_on_failure));
     m.insert("version".into(), json!(format_version(app.version)));
     m.insert(
         "versionInfo".into(),

@@ -311,6 +311,14 @@ pub fn render(n: &Notification, now: Timestamp) -> Vec<RenderedEvent> {
             let p = obj(json!({"appId": app_id.as_str()}));
             vec![RenderedEvent::new("app_terminated_event", p, now)]
         }
+        Notification::UnknownTask { task_id, state, agent_id } => {
+            // Drover's own event: a task Mesos runs for this framework that
+            // the store has no record of (reported, not killed).
+            let p = obj(
+                json!({"taskId": task_id, "taskStatus": state.mesos_name(), "slaveId": agent_id}),
+            );
+            vec![RenderedEvent::new("unknown_task_event", p, now)]
+        }
     }
 }
 

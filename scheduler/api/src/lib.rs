@@ -15,6 +15,7 @@ pub mod app_json;
 pub mod conn;
 pub mod error;
 pub mod events;
+pub mod leader;
 pub mod metrics;
 mod render;
 mod routes;
@@ -34,6 +35,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub use conn::serve;
 pub use error::{ApiError, FieldError};
 pub use events::EventBus;
+pub use leader::{LeaderState, Leadership};
 pub use metrics::Metrics;
 
 /// A command on its way to the scheduler, with the channel for its answer.
@@ -85,6 +87,8 @@ pub struct ApiState {
     pub events: EventBus,
     /// The HTTP metrics and the `/metrics` registry.
     pub metrics: Arc<Metrics>,
+    /// Who leads; standbys forward requests to the leader.
+    pub leadership: Leadership,
     /// Rendered app definitions, reused while apps do not change.
     specs: Arc<render::SpecCache>,
 }
@@ -100,7 +104,14 @@ impl ApiState {
     ) -> Self {
         let metrics = Arc::new(Metrics::new(snapshot.clone(), events.clone()));
         let specs = Arc::default();
-        ApiState { snapshot, commands, info, clock, events, metrics, specs }
+        let leadership = Leadership::always(info.leader.clone());
+        ApiState { snapshot, commands, info, clock, events, metrics, leadership, specs }
+    }
+
+    /// Replaces the always-leader default with the daemon's view.
+    pub fn with_leadership(mut self, leadership: Leadership) -> Self {
+        self.leadership = leadership;
+        self
     }
 
     fn snap(&self) -> Arc<Snapshot> {
@@ -178,7 +189,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics/prometheus", get(metrics::scrape))
         .route("/v2/events", get(events::stream))
         .route("/v2/info", get(misc::info))
-        .route("/v2/leader", get(misc::leader))
+        .route("/v2/leader", get(leader::get_leader).delete(leader::abdicate))
         .route(
             "/v2/apps",
             get(apps::list).post(apps::create).put(apps::put_many).patch(apps::patch_many),
@@ -212,6 +223,7 @@ pub fn router(state: ApiState) -> Router {
                 .delete(groups::delete_path),
         )
         .fallback(|| async { ApiError::NotFound("Not found".into()) })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), leader::forward_to_leader))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
 }

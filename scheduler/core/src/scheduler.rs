@@ -43,6 +43,9 @@ pub struct CoreConfig {
     pub reconcile_interval: Duration,
     /// Versions kept per app (besides those instances still run).
     pub max_versions: usize,
+    /// Kill tasks Mesos reports that the store does not know (off by
+    /// default: they are only reported).
+    pub kill_unknown_tasks: bool,
     /// First wait for answers to an explicit reconciliation (doubles per retry).
     pub reconcile_retry: Duration,
     /// Explicit reconciliation attempts before moving on to implicit.
@@ -67,6 +70,7 @@ impl Default for CoreConfig {
             min_revive_interval: Duration::from_secs(5),
             reconcile_interval: Duration::from_secs(600),
             max_versions: 50,
+            kill_unknown_tasks: false,
             reconcile_retry: Duration::from_secs(5),
             reconcile_attempts: 4,
             kill_retry: Duration::from_secs(10),
@@ -360,6 +364,16 @@ pub enum Notification {
     },
     /// An app's last instance is gone after its deletion (`app_terminated_event`).
     AppTerminated(AppId),
+    /// Mesos reports a task of this framework that Drover has no record of.
+    /// It is reported, and killed only when `kill_unknown_tasks` is set.
+    UnknownTask {
+        /// The task.
+        task_id: String,
+        /// Its state.
+        state: TaskState,
+        /// Its agent, when known.
+        agent_id: Option<String>,
+    },
 }
 
 /// Something the daemon must do.
@@ -859,6 +873,18 @@ impl Scheduler {
                         result: Err(CommandError::Unavailable(reason.clone())),
                     });
                 }
+                // An offer whose launch could not be recorded is given back
+                // at once: nothing may be launched unrecorded, and offers
+                // are never held.
+                for effect in &after.then {
+                    if let Effect::Call(MesosCall::Accept { offer_id, .. }) = effect {
+                        self.count_declined(DECLINED_NO_DEMAND, 1);
+                        self.call(MesosCall::Decline {
+                            offer_ids: vec![offer_id.clone()],
+                            refuse: self.config.not_ready_refuse,
+                        });
+                    }
+                }
                 self.effects.push_back(Effect::Reload { reason });
             }
         }
@@ -1251,6 +1277,18 @@ impl Scheduler {
             return;
         }
         if !self.state.unknown_tasks.contains_key(&status.task_id) {
+            self.notify(Notification::UnknownTask {
+                task_id: status.task_id.clone(),
+                state: status.state,
+                agent_id: status.agent_id.clone(),
+            });
+            if self.config.kill_unknown_tasks {
+                self.call(MesosCall::Kill {
+                    task_id: TaskId::from_raw(status.task_id.clone()),
+                    agent_id: status.agent_id.clone(),
+                    grace: None,
+                });
+            }
             self.state.unknown_tasks.insert(
                 status.task_id.clone(),
                 UnknownTask {
@@ -1360,8 +1398,40 @@ impl Scheduler {
                 self.revive_wanted = true;
             }
         }
+        if scan {
+            writes.extend(self.converge_idle_apps(now));
+        }
         self.persist(writes, Vec::new(), None, Vec::new());
         self.drive_deployments(now);
+    }
+
+    /// Keeps apps that no deployment holds at their instance count (after a
+    /// forced cancel, or when the store lost instance records): missing
+    /// instances are created, surplus ones killed in the app's kill order.
+    fn converge_idle_apps(&mut self, now: Timestamp) -> Vec<Write> {
+        let busy: BTreeSet<AppId> =
+            self.state.deployments.values().flat_map(|d| d.affected_apps().cloned()).collect();
+        let idle: Vec<AppSpec> =
+            self.state.apps.values().filter(|a| !busy.contains(&a.id)).cloned().collect();
+        let mut writes = Vec::new();
+        for app in idle {
+            let live: Vec<Instance> = self
+                .state
+                .app_instances(&app.id)
+                .filter(|i| i.goal == Goal::Running)
+                .cloned()
+                .collect();
+            let have = u32::try_from(live.len()).unwrap_or(u32::MAX);
+            if have < app.instances {
+                writes.extend(self.add_instances(&app, app.instances - have));
+            } else if have > app.instances {
+                let surplus = (have - app.instances) as usize;
+                for id in crate::deployment::select_victims(&live, surplus, app.kill_selection) {
+                    writes.extend(self.decommission(&id, now));
+                }
+            }
+        }
+        writes
     }
 
     // ----- effects ------------------------------------------------------

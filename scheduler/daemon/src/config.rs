@@ -76,6 +76,50 @@ pub(crate) struct ServeArgs {
     /// disconnected [default: 1024].
     #[arg(long)]
     pub(crate) event_stream_max_outstanding_messages: Option<usize>,
+    /// etcd endpoints, comma-separated (e.g. `http://127.0.0.1:2379`): the
+    /// state lives in etcd and instances elect a leader there.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) etcd: Option<Vec<String>>,
+    /// Key prefix in etcd [default: /drover].
+    #[arg(long)]
+    pub(crate) etcd_prefix: Option<String>,
+    /// Seconds a leader's etcd lease lives without a keep-alive [default: 10].
+    #[arg(long)]
+    pub(crate) leader_ttl_secs: Option<u64>,
+    /// Directory of the embedded on-disk store (single node, no etcd).
+    #[arg(long)]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Keep state in memory only: it is lost when Drover stops.
+    #[arg(long)]
+    #[serde(default)]
+    pub(crate) in_memory: bool,
+    /// The `host:port` other instances and clients reach this API at
+    /// [default: --listen]; it names the leader in `X-Marathon-Leader`.
+    #[arg(long)]
+    pub(crate) advertise_address: Option<String>,
+    /// Kill tasks Mesos reports for this framework that the store does not
+    /// know, instead of only reporting them.
+    #[arg(long)]
+    #[serde(default)]
+    pub(crate) kill_unknown_tasks: bool,
+}
+
+/// Where the scheduler's state lives.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum StoreConfig {
+    /// In process memory (lost on exit).
+    Memory,
+    /// The embedded on-disk store under a directory.
+    Embedded(PathBuf),
+    /// etcd, with leader election.
+    Etcd {
+        /// The endpoints.
+        endpoints: Vec<String>,
+        /// The key prefix.
+        prefix: String,
+        /// The leader lease's time to live.
+        leader_ttl: Duration,
+    },
 }
 
 macro_rules! merge {
@@ -121,8 +165,15 @@ impl ServeArgs {
                 reconciliation_interval_secs,
                 task_launch_timeout_secs,
                 max_instances_per_offer,
-                event_stream_max_outstanding_messages
+                event_stream_max_outstanding_messages,
+                etcd,
+                etcd_prefix,
+                leader_ttl_secs,
+                data_dir,
+                advertise_address
             );
+            self.in_memory |= file.in_memory;
+            self.kill_unknown_tasks |= file.kill_unknown_tasks;
         }
         let content_type: ContentType = self
             .mesos_content_type
@@ -130,7 +181,23 @@ impl ServeArgs {
             .unwrap_or("protobuf")
             .parse()
             .map_err(|e: String| anyhow::anyhow!(e))?;
-        let mut core = CoreConfig::default();
+        let store = match (self.etcd.take(), self.data_dir.take(), self.in_memory) {
+            (Some(endpoints), None, false) if !endpoints.is_empty() => StoreConfig::Etcd {
+                endpoints,
+                prefix: self.etcd_prefix.take().unwrap_or_else(|| "/drover".to_owned()),
+                leader_ttl: Duration::from_secs(self.leader_ttl_secs.unwrap_or(10).max(1)),
+            },
+            (None, Some(dir), false) => StoreConfig::Embedded(dir),
+            (None, None, true) => StoreConfig::Memory,
+            (None, None, false) => anyhow::bail!(
+                "choose where state lives: --etcd URL[,URL...], --data-dir DIR (embedded store) or --in-memory (lost on exit)"
+            ),
+            _ => anyhow::bail!(
+                "--etcd, --data-dir and --in-memory are alternatives: give exactly one"
+            ),
+        };
+        let mut core =
+            CoreConfig { kill_unknown_tasks: self.kill_unknown_tasks, ..CoreConfig::default() };
         if let Some(s) = self.decline_offer_duration_secs {
             core.decline_refuse = Duration::from_secs(s);
         }
@@ -146,9 +213,12 @@ impl ServeArgs {
         if let Some(n) = self.max_instances_per_offer {
             core.placement.max_launches_per_offer = n.max(1);
         }
+        let listen = self.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
         Ok(ServeConfig {
+            store,
+            advertise: self.advertise_address.unwrap_or_else(|| listen.to_string()),
             master: self.master.unwrap_or_else(|| "http://127.0.0.1:5050".to_owned()),
-            listen: self.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            listen,
             framework_name: self.framework_name.unwrap_or_else(|| "drover".to_owned()),
             mesos_user: self.mesos_user.unwrap_or_else(current_user),
             failover_timeout: Duration::from_secs(self.failover_timeout_secs.unwrap_or(604_800)),
@@ -181,7 +251,9 @@ mod tests {
 
     #[test]
     fn defaults_are_marathon_like() {
-        let c = ServeArgs::default().resolve().unwrap();
+        let c = ServeArgs { in_memory: true, ..Default::default() }.resolve().unwrap();
+        assert_eq!(c.store, StoreConfig::Memory);
+        assert_eq!(c.advertise, "127.0.0.1:8080");
         assert_eq!(c.master, "http://127.0.0.1:5050");
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.framework_name, "drover");
@@ -200,6 +272,7 @@ mod tests {
         let args = ServeArgs {
             config: Some(path.clone()),
             listen: Some("127.0.0.1:7777".parse().unwrap()),
+            in_memory: true,
             ..Default::default()
         };
         let c = args.resolve().unwrap();
@@ -207,14 +280,47 @@ mod tests {
         assert_eq!(c.listen.port(), 7777);
         assert_eq!(c.content_type, ContentType::Json);
         std::fs::write(&path, "nonsense = 1\n").unwrap();
-        let err = ServeArgs { config: Some(path), ..Default::default() }.resolve().unwrap_err();
+        let err = ServeArgs { config: Some(path), in_memory: true, ..Default::default() }
+            .resolve()
+            .unwrap_err();
         assert!(format!("{err:#}").contains("unknown field"), "{err:#}");
         let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn bad_content_type_is_an_error() {
-        let args = ServeArgs { mesos_content_type: Some("xml".into()), ..Default::default() };
+        let args = ServeArgs {
+            mesos_content_type: Some("xml".into()),
+            in_memory: true,
+            ..Default::default()
+        };
         assert!(args.resolve().is_err());
+    }
+
+    #[test]
+    fn exactly_one_store_must_be_chosen() {
+        assert!(ServeArgs::default().resolve().is_err(), "no store");
+        let both =
+            ServeArgs { in_memory: true, data_dir: Some("/tmp/x".into()), ..Default::default() };
+        assert!(both.resolve().is_err());
+        let etcd = ServeArgs {
+            etcd: Some(vec!["http://127.0.0.1:2379".into(), "http://127.0.0.1:2380".into()]),
+            leader_ttl_secs: Some(3),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            etcd.store,
+            StoreConfig::Etcd {
+                endpoints: vec!["http://127.0.0.1:2379".into(), "http://127.0.0.1:2380".into()],
+                prefix: "/drover".into(),
+                leader_ttl: Duration::from_secs(3),
+            }
+        );
+        let disk = ServeArgs { data_dir: Some("/var/lib/drover".into()), ..Default::default() }
+            .resolve()
+            .unwrap();
+        assert_eq!(disk.store, StoreConfig::Embedded("/var/lib/drover".into()));
     }
 }

@@ -103,10 +103,12 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
     let master = format!("http://127.0.0.1:{}", args.mesos_port);
     eprintln!("{}", ready.trim());
 
+    let data_dir = work_dir.join("state");
     let serve = ServeArgs {
         master: Some(master.clone()),
         listen: Some(args.listen),
         failover_timeout_secs: Some(3600),
+        data_dir: Some(data_dir.clone()),
         ..ServeArgs::default()
     };
     let config = match serve.resolve() {
@@ -120,6 +122,7 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
     println!("  Mesos master   {master}   (state: {master}/master/state)");
     println!("  Drover API     http://{}", args.listen);
     println!("  Mesos logs     {}/mesos.log", mesos_dir.display());
+    println!("  Drover state   {} (embedded store)", data_dir.display());
     println!("  Executor       {}", config.executor.path);
     println!();
     println!(

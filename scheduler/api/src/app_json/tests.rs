@@ -235,6 +235,8 @@ fn rendered_apps_parse_back_to_the_same_spec() {
         json!({"id": "/b", "args": ["x"], "container": {"docker": {"image": "i"}, "portMappings": [
                {"containerPort": 80, "hostPort": 0, "servicePort": 10002, "name": "web"}]},
                "networks": [{"mode": "container/bridge"}]}),
+        json!({"id": "/g/u", "cmd": "x", "upgradeStrategy": {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.25},
+               "dependencies": ["/g/db"], "progressDeadlineSeconds": 42, "rollbackOnFailure": false}),
     ] {
         let app = parse(body.clone());
         let back = parse(Value::Object(render_app(&app)));

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::{ApiState, render};
 
@@ -14,8 +14,4 @@ pub(crate) async fn ping() -> impl IntoResponse {
 
 pub(crate) async fn info(State(s): State<ApiState>) -> Json<Value> {
     Json(render::info(&s.info, &s.snap()))
-}
-
-pub(crate) async fn leader(State(s): State<ApiState>) -> Json<Value> {
-    Json(json!({"leader": s.info.leader}))
 }

@@ -977,3 +977,107 @@ fn offers_without_an_accepted_role_are_unfulfilled_role() {
     let q = &h.s.snapshot().queue[&AppId::parse("/web").unwrap()];
     assert_eq!(q.rejected[&placement::Reason::UnfulfilledRole], 1);
 }
+
+#[test]
+fn apps_without_a_deployment_are_kept_at_their_instance_count() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.command(create(spec("/web", 2)));
+    h.launch_all("o1");
+    assert!(h.s.snapshot().deployments.is_empty());
+    // The store lost an instance record (as after a failover): the next
+    // scan creates a replacement.
+    let stored = StoredState {
+        framework_id: h.s.snapshot().framework_id.clone(),
+        apps: h.s.snapshot().apps.values().cloned().collect(),
+        versions: vec![],
+        instances: h.s.snapshot().instances.values().take(1).cloned().collect(),
+        deployments: vec![],
+    };
+    let mut h2 = Harness::with(CoreConfig::default(), stored);
+    h2.subscribe();
+    h2.advance(Duration::from_secs(1));
+    let snap = h2.s.snapshot();
+    assert_eq!(snap.app_instances(&AppId::parse("/web").unwrap()).count(), 2);
+    assert_eq!(snap.instances.values().filter(|i| i.needs_launch()).count(), 1);
+}
+
+fn health_check() -> crate::app::HealthCheckSpec {
+    crate::app::HealthCheckSpec {
+        protocol: crate::app::HealthProtocol::Http,
+        protocol_name: "HTTP".into(),
+        path: "/".into(),
+        port_index: Some(0),
+        port: None,
+        command: None,
+        grace_period: Duration::from_secs(1),
+        interval: Duration::from_secs(1),
+        timeout: Duration::from_secs(1),
+        max_consecutive_failures: 0,
+        delay: Duration::from_secs(0),
+        ignore_http1xx: false,
+    }
+}
+
+#[test]
+fn a_stalled_deployment_fails_after_its_deadline_and_rolls_back() {
+    let mut h = Harness::new();
+    h.subscribe();
+    let mut v1 = with_port(spec("/web", 2), 0);
+    v1.health_checks = vec![health_check()];
+    v1.progress_deadline = Duration::from_secs(12);
+    h.command(create(v1.clone()));
+    h.s.handle_offers(vec![offer("o1", 8.0)], h.now);
+    let old: Vec<TaskId> = accepts(&h.calls()).iter().map(|l| l.task_id.clone()).collect();
+    for t in &old {
+        h.status(t, TaskState::Running, None);
+        h.s.handle_status(
+            StatusUpdate {
+                task_id: t.to_string(),
+                state: TaskState::Running,
+                agent_id: Some("agent-1".into()),
+                message: None,
+                reason: None,
+                uuid: None,
+                healthy: Some(true),
+            },
+            h.now,
+        );
+    }
+    h.take();
+    assert!(h.s.snapshot().deployments.is_empty());
+    let mut v2 = h.s.snapshot().apps[&AppId::parse("/web").unwrap()].clone();
+    v2.command = Some(CommandSpec::Shell("broken".into()));
+    h.command(put(v2));
+    h.s.handle_offers(vec![offer("o2", 8.0)], h.now);
+    let new: Vec<TaskId> = accepts(&h.calls()).iter().map(|l| l.task_id.clone()).collect();
+    assert_eq!(new.len(), 2);
+    for t in &new {
+        h.status(t, TaskState::Running, None);
+    }
+    let mut events = Vec::new();
+    for _ in 0..15 {
+        h.now = h.now.plus(Duration::from_secs(1));
+        h.s.handle_timeout(h.now);
+        while let Some(e) = h.s.poll_effect() {
+            match e {
+                Effect::Persist { token, .. } => h.s.handle_persisted(token, Ok(()), h.now),
+                Effect::Notify(n) => events.push(n),
+                Effect::Call(c) => h.log.push(Seen::Call(c)),
+                _ => {}
+            }
+        }
+    }
+    assert!(
+        events.iter().any(|n| matches!(n, Notification::DeploymentFailed { reason, .. } if reason.contains("progress deadline"))),
+        "{events:?}"
+    );
+    let snap = h.s.snapshot();
+    let app = &snap.apps[&AppId::parse("/web").unwrap()];
+    assert_eq!(app.command, v1.command, "rolled back to v1");
+    let mut killed = kills(&h.calls());
+    killed.sort();
+    let mut want = new.clone();
+    want.sort();
+    assert_eq!(killed, want, "the new version's tasks are killed, the old ones stay");
+}

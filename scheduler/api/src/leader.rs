@@ -1,0 +1,170 @@
+//! Leadership as the API sees it: a standby forwards every request to the
+//! leader (Marathon's proxying, with `X-Marathon-Leader` and
+//! `X-Marathon-Via`), and `/v2/leader` names or deposes the leader.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+
+use crate::{ApiError, ApiState};
+
+/// Who leads, as far as this instance knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaderState {
+    /// This instance leads: requests are served here.
+    Leader,
+    /// Another instance leads (its `host:port`), or none is known yet.
+    Standby {
+        /// The leader's API address.
+        leader: Option<String>,
+    },
+}
+
+/// The API's view of leadership, shared by every handler.
+#[derive(Clone)]
+pub struct Leadership {
+    /// The current state, kept by the daemon.
+    pub state: watch::Receiver<LeaderState>,
+    /// Asks the daemon to give up leadership (`DELETE /v2/leader`).
+    pub abdicate: mpsc::Sender<()>,
+    /// This instance's API address (`host:port`), its identity.
+    pub identity: String,
+    client: Client<HttpConnector, Body>,
+}
+
+impl std::fmt::Debug for Leadership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Leadership").field("identity", &self.identity).finish_non_exhaustive()
+    }
+}
+
+/// Marathon's header naming the leader on every answer.
+pub const LEADER_HEADER: &str = "X-Marathon-Leader";
+/// Marathon's header naming the instances a request was forwarded by.
+pub const VIA_HEADER: &str = "X-Marathon-Via";
+
+/// Time to connect to the leader (Marathon's `leader_proxy_connection_timeout`).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time for the leader's answer to start (Marathon's `leader_proxy_read_timeout`).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Leadership {
+    /// A leadership view fed by the daemon.
+    pub fn new(
+        state: watch::Receiver<LeaderState>,
+        abdicate: mpsc::Sender<()>,
+        identity: String,
+    ) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        Leadership { state, abdicate, identity, client }
+    }
+
+    /// An instance that always leads (single node, tests).
+    pub fn always(identity: String) -> Self {
+        // A receiver keeps the last value after its sender is gone.
+        let (_, rx) = watch::channel(LeaderState::Leader);
+        let (abdicate, _) = mpsc::channel(1);
+        Leadership::new(rx, abdicate, identity)
+    }
+
+    fn current(&self) -> LeaderState {
+        self.state.borrow().clone()
+    }
+}
+
+fn url(addr: &str) -> String {
+    format!("http://{addr}")
+}
+
+/// Requests answered by every instance itself.
+fn local(req: &Request) -> bool {
+    let path = req.uri().path();
+    path == "/ping"
+        || path.starts_with("/metrics")
+        || (path == "/v2/leader" && req.method() == axum::http::Method::GET)
+}
+
+/// Middleware: serve here when leading, forward to the leader otherwise.
+pub async fn forward_to_leader(State(s): State<ApiState>, req: Request, next: Next) -> Response {
+    let l = &s.leadership;
+    if local(&req) {
+        return next.run(req).await;
+    }
+    match l.current() {
+        LeaderState::Leader => {
+            let mut resp = next.run(req).await;
+            if let Ok(v) = HeaderValue::from_str(&url(&l.identity)) {
+                resp.headers_mut().insert(HeaderName::from_static("x-marathon-leader"), v);
+            }
+            resp
+        }
+        LeaderState::Standby { leader: None } => {
+            ApiError::Unavailable("Could not determine the current leader".into()).into_response()
+        }
+        LeaderState::Standby { leader: Some(leader) } => forward(l, &leader, req).await,
+    }
+}
+
+async fn forward(l: &Leadership, leader: &str, req: Request) -> Response {
+    if req.headers().contains_key(VIA_HEADER) {
+        // Forwarded once already: the instances disagree about the leader.
+        return ApiError::Status(StatusCode::BAD_GATEWAY, "Detected proxying loop.".into())
+            .into_response();
+    }
+    let (mut parts, body) = req.into_parts();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let Ok(uri) = format!("{}{path}", url(leader)).parse::<Uri>() else {
+        return ApiError::Unavailable(format!("Invalid leader address {leader}")).into_response();
+    };
+    parts.uri = uri;
+    parts.headers.remove(header::HOST);
+    if let Ok(v) = HeaderValue::from_str(&format!("1.1 {}", l.identity)) {
+        parts.headers.insert(HeaderName::from_static("x-marathon-via"), v);
+    }
+    let outbound = Request::from_parts(parts, body);
+    match tokio::time::timeout(ANSWER_TIMEOUT, l.client.request(outbound)).await {
+        Ok(Ok(resp)) => {
+            let (mut parts, body) = resp.into_parts();
+            if let Ok(v) = HeaderValue::from_str(&url(leader)) {
+                parts.headers.insert(HeaderName::from_static("x-marathon-leader"), v);
+            }
+            Response::from_parts(parts, Body::new(body))
+        }
+        Ok(Err(e)) => ApiError::Unavailable(format!("Could not reach the leader at {leader}: {e}"))
+            .into_response(),
+        Err(_) => ApiError::Unavailable(format!("The leader at {leader} did not answer in time"))
+            .into_response(),
+    }
+}
+
+/// `GET /v2/leader`.
+pub(crate) async fn get_leader(State(s): State<ApiState>) -> Response {
+    match s.leadership.current() {
+        LeaderState::Leader => Json(json!({"leader": s.leadership.identity})).into_response(),
+        LeaderState::Standby { leader: Some(l) } => Json(json!({"leader": l})).into_response(),
+        LeaderState::Standby { leader: None } => {
+            ApiError::NotFound("There is no leader".into()).into_response()
+        }
+    }
+}
+
+/// `DELETE /v2/leader` (reaches the leader: standbys forward it).
+pub(crate) async fn abdicate(State(s): State<ApiState>) -> Response {
+    if s.leadership.abdicate.send(()).await.is_err() {
+        return ApiError::Unavailable("Leadership cannot be abdicated now".into()).into_response();
+    }
+    Json(json!({"message": "Leadership abdicated"})).into_response()
+}
