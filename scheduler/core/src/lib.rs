@@ -24,6 +24,7 @@ pub mod instance;
 pub mod offer;
 pub mod placement;
 pub mod ports;
+pub mod schedule;
 pub mod scheduler;
 
 use drover_time::Timestamp;
