@@ -16,6 +16,7 @@
 # It also starts ONE etcd (Debian's etcd-server) on free loopback ports with
 # its data under the scratch dir, exports DROVER_TEST_ETCD for the tests
 # (each works under its own key prefix), and stops it by PID at the end.
+# Arguments go to the test runner, e.g. `integration/test.sh -E 'binary(jobs)'`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -85,7 +86,7 @@ export DROVER_BIN_DIR=$root/target/debug
 
 step "test"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast
+  cargo nextest run --workspace --locked --no-fail-fast "$@"
 else
-  cargo test --workspace --locked --no-fail-fast
+  cargo test --workspace --locked --no-fail-fast "$@"
 fi

@@ -106,7 +106,13 @@ impl PortBlock {
                 match std::fs::OpenOptions::new().write(true).create_new(true).open(&claim) {
                     Ok(mut f) => {
                         write!(f, "{}", std::process::id()).context("writing a port claim")?;
-                        return Ok(PortBlock { first, last: first + PORT_BLOCK - 1, claim });
+                        let block = PortBlock { first, last: first + PORT_BLOCK - 1, claim };
+                        // A process left over from an earlier run (e.g. a
+                        // container) may still hold a port: skip the block.
+                        if block.all_free() {
+                            return Ok(block);
+                        }
+                        break;
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                         let owner = std::fs::read_to_string(&claim).unwrap_or_default();
@@ -124,6 +130,17 @@ impl PortBlock {
             }
         }
         bail!("no free block of host ports left")
+    }
+}
+
+impl PortBlock {
+    fn all_free(&self) -> bool {
+        (self.first..=self.last).all(|p| {
+            u16::try_from(p).is_ok_and(|p| {
+                TcpListener::bind(("0.0.0.0", p)).is_ok()
+                    && TcpListener::bind(("127.0.0.1", p)).is_ok()
+            })
+        })
     }
 }
 
@@ -229,6 +246,38 @@ impl Drop for MesosCluster {
             .arg(&self.work_dir)
             .stdout(Stdio::null())
             .status();
+        remove_orphan_containers();
+    }
+}
+
+/// Removes the test engine's Drover containers whose executor is gone (the
+/// cluster that ran them stopped): they would hold host ports that a later
+/// test's agent offers.
+fn remove_orphan_containers() {
+    if std::env::var_os("DOCKER_HOST").is_none() {
+        return;
+    }
+    let Ok(out) = Command::new("docker")
+        .args(["ps", "-q", "--filter", "label=drover.executor_pid"])
+        .args(["--format", "{{.ID}} {{index .Labels \"drover.executor_pid\"}}"])
+        .stderr(Stdio::null())
+        .output()
+    else {
+        return;
+    };
+    let orphans: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(_, pid)| !Path::new(&format!("/proc/{}", pid.trim())).exists())
+        .map(|(id, _)| id.to_owned())
+        .collect();
+    if !orphans.is_empty() {
+        let _ = Command::new("docker")
+            .args(["rm", "-f"])
+            .args(&orphans)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -267,7 +316,7 @@ impl Drover {
             .arg(&executor)
             .args(["--min-revive-offers-interval-secs", "1", "--executor-log", "debug"])
             .args(extra)
-            .env("DROVER_LOG", "debug")
+            .env("DROVER_LOG", "info,drover=debug,sched_api=debug,mesos_http=debug,etcd_api=debug,sched_store=debug")
             .stdin(Stdio::null())
             .stdout(file.try_clone().context("log file")?)
             .stderr(file)

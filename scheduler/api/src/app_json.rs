@@ -8,6 +8,9 @@
 //! out of range) answer 422 "Object is not valid". All problems are
 //! collected, not just the first.
 //!
+//! App ids in `/drover.jobs` are refused (422 "Object is not valid" at
+//! `/id`): that group holds the synthetic apps job runs are launched as.
+//!
 //! Legacy shapes old clients still send are normalized first, as Marathon
 //! does: `container.docker.network` becomes `networks`,
 //! `container.docker.portMappings` becomes `container.portMappings`, and
@@ -25,6 +28,7 @@ use sched_core::app::{
 use sched_core::constraints::{Constraint, messages};
 use sched_core::format_version;
 use sched_core::ids::{AppId, IdError};
+use sched_core::job::JOBS_GROUP;
 use sched_core::offer::UNRESERVED;
 use serde_json::{Map, Value, json};
 
@@ -376,6 +380,15 @@ pub fn parse_app(body: &Value, path_id: Option<&str>) -> Result<AppSpec, ApiErro
             None
         }
     });
+    if let Some(reserved) = id.as_ref().filter(|id| id.is_in_group(JOBS_GROUP)) {
+        p.semantic.push(FieldError::new(
+            "/id",
+            format!(
+                "{reserved} is in {JOBS_GROUP}, which is reserved for the runs of jobs; manage \
+                 jobs through /v1/scheduler"
+            ),
+        ));
+    }
 
     let cmd = r.string(&mut p, "cmd");
     let args = r.string_list(&mut p, "args");

@@ -1,5 +1,6 @@
-//! Errors in Marathon's shapes: `{"message", "details"}` with the status
-//! codes Marathon clients expect.
+//! Errors in Marathon's shapes (`{"message", "details"}`, [`ApiError`]) and
+//! in Chronos' (`{"status", "message"}`, [`ChronosError`]), with the status
+//! codes each API's clients expect.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -77,5 +78,63 @@ impl IntoResponse for ApiError {
             ApiError::Status(code, m) => (code, json!({"message": m})),
         };
         (status, Json(body)).into_response()
+    }
+}
+
+/// An error of the Chronos API (`/v1/scheduler`), in Chronos' `ApiResult`
+/// shape: `{"status": "<reason phrase>", "message": "…"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChronosError {
+    /// The HTTP status; its reason phrase is the body's `status`.
+    pub code: StatusCode,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl ChronosError {
+    /// 400: the request cannot be honoured as sent.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ChronosError { code: StatusCode::BAD_REQUEST, message: message.into() }
+    }
+
+    /// 404 for a job that does not exist.
+    pub fn no_job(name: &str) -> Self {
+        ChronosError {
+            code: StatusCode::NOT_FOUND,
+            message: format!("Job '{name}' does not exist"),
+        }
+    }
+}
+
+impl From<ApiError> for ChronosError {
+    /// Commands answer in Marathon's terms; Chronos clients get the same
+    /// status (validation problems are 400 in Chronos) and one message.
+    fn from(e: ApiError) -> Self {
+        let joined = |errors: &[FieldError]| {
+            errors.iter().flat_map(|e| e.errors.iter().cloned()).collect::<Vec<_>>().join("; ")
+        };
+        let (code, message) = match e {
+            ApiError::MalformedJson(detail) => {
+                (StatusCode::BAD_REQUEST, format!("the body is not valid JSON: {detail}"))
+            }
+            ApiError::InvalidJson(errors) | ApiError::InvalidObject(errors) => {
+                (StatusCode::BAD_REQUEST, joined(&errors))
+            }
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
+            ApiError::Locked(ids) => {
+                (StatusCode::CONFLICT, format!("locked by deployments {}", ids.join(", ")))
+            }
+            ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
+            ApiError::Status(code, m) => (code, m),
+        };
+        ChronosError { code, message }
+    }
+}
+
+impl IntoResponse for ChronosError {
+    fn into_response(self) -> Response {
+        let status = self.code.canonical_reason().unwrap_or("Error");
+        (self.code, Json(json!({"status": status, "message": self.message}))).into_response()
     }
 }

@@ -1,6 +1,7 @@
 //! Leadership as the API sees it: a standby forwards every request to the
 //! leader (Marathon's proxying, with `X-Marathon-Leader` and
-//! `X-Marathon-Via`), and `/v2/leader` names or deposes the leader.
+//! `X-Marathon-Via`; Chronos' `/v1` routes the same way, as Chronos'
+//! `RedirectFilter` does), and `/v2/leader` names or deposes the leader.
 
 use std::time::Duration;
 
@@ -83,18 +84,29 @@ impl Leadership {
     fn current(&self) -> LeaderState {
         self.state.borrow().clone()
     }
+
+    /// The leader's API address (`host:port`), if one is known: this
+    /// instance's when it leads.
+    pub(crate) fn known_leader(&self) -> Option<String> {
+        match self.current() {
+            LeaderState::Leader => Some(self.identity.clone()),
+            LeaderState::Standby { leader } => leader,
+        }
+    }
 }
 
 fn url(addr: &str) -> String {
     format!("http://{addr}")
 }
 
-/// Requests answered by every instance itself.
+/// Requests answered by every instance itself; everything else, Chronos'
+/// `/v1/scheduler` included, is served by the leader.
 fn local(req: &Request) -> bool {
     let path = req.uri().path();
     path == "/ping"
         || path.starts_with("/metrics")
-        || (path == "/v2/leader" && req.method() == axum::http::Method::GET)
+        || (matches!(path, "/v2/leader" | "/v1/scheduler/leader")
+            && req.method() == axum::http::Method::GET)
 }
 
 /// Middleware: serve here when leading, forward to the leader otherwise.
@@ -152,12 +164,9 @@ async fn forward(l: &Leadership, leader: &str, req: Request) -> Response {
 
 /// `GET /v2/leader`.
 pub(crate) async fn get_leader(State(s): State<ApiState>) -> Response {
-    match s.leadership.current() {
-        LeaderState::Leader => Json(json!({"leader": s.leadership.identity})).into_response(),
-        LeaderState::Standby { leader: Some(l) } => Json(json!({"leader": l})).into_response(),
-        LeaderState::Standby { leader: None } => {
-            ApiError::NotFound("There is no leader".into()).into_response()
-        }
+    match s.leadership.known_leader() {
+        Some(l) => Json(json!({"leader": l})).into_response(),
+        None => ApiError::NotFound("There is no leader".into()).into_response(),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Drover's REST API.
 //!
-//! Marathon-compatible `/v2` endpoints over two narrow channels to the
-//! daemon: reads are served from the latest published scheduler
+//! Marathon-compatible `/v2` endpoints and Chronos-compatible
+//! `/v1/scheduler` endpoints ([`job_json`], `routes::jobs`) over two narrow
+//! channels to the daemon: reads are served from the latest published scheduler
 //! [`Snapshot`] (never blocking the scheduler or the store), and writes
 //! become [`Command`]s sent to the daemon's main loop, answered once their
 //! effects are persisted. No handler touches the store or Mesos.
@@ -15,6 +16,7 @@ pub mod app_json;
 pub mod conn;
 pub mod error;
 pub mod events;
+pub mod job_json;
 pub mod leader;
 pub mod metrics;
 mod render;
@@ -25,7 +27,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use drover_time::Clock;
 use sched_core::format_version;
 use sched_core::scheduler::{Command, CommandError, Deployed, Outcome, Snapshot};
@@ -33,7 +35,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use conn::serve;
-pub use error::{ApiError, FieldError};
+pub use error::{ApiError, ChronosError, FieldError};
 pub use events::EventBus;
 pub use leader::{LeaderState, Leadership};
 pub use metrics::Metrics;
@@ -153,6 +155,9 @@ fn command_error(e: CommandError) -> ApiError {
             "Task '{}' does not exist",
             ids.first().cloned().unwrap_or_default()
         )),
+        CommandError::JobNotFound(name) => {
+            ApiError::NotFound(format!("Job '{name}' does not exist"))
+        }
         CommandError::Invalid(reason) => {
             ApiError::InvalidObject(vec![FieldError::new("/", reason)])
         }
@@ -182,7 +187,7 @@ fn deployment_headers(id: &str) -> HeaderMap {
 
 /// The API's routes, each measured by the latency middleware.
 pub fn router(state: ApiState) -> Router {
-    use routes::{apps, deployments, groups, misc, tasks};
+    use routes::{apps, deployments, groups, jobs, misc, tasks};
     Router::new()
         .route("/ping", get(misc::ping))
         .route("/metrics", get(metrics::scrape))
@@ -222,6 +227,25 @@ pub fn router(state: ApiState) -> Router {
                 .put(groups::put_path)
                 .delete(groups::delete_path),
         )
+        // Chronos 3.x (`routes::jobs`).
+        .route("/v1/scheduler/jobs", get(jobs::list))
+        .route("/v1/scheduler/jobs/summary", get(jobs::summary))
+        .route("/v1/scheduler/jobs/search", get(jobs::search))
+        .route(
+            "/v1/scheduler/job/{name}",
+            get(jobs::get_job).put(jobs::run_job).delete(jobs::delete_job),
+        )
+        .route("/v1/scheduler/job/success/{name}", put(jobs::mark_success))
+        .route("/v1/scheduler/job/stat/{name}", get(jobs::stat))
+        .route("/v1/scheduler/job/{name}/runs", get(jobs::runs))
+        .route("/v1/scheduler/job/{name}/task/{task}/progress", post(jobs::progress))
+        .route("/v1/scheduler/iso8601", post(jobs::put_scheduled).put(jobs::put_scheduled))
+        .route("/v1/scheduler/dependency", post(jobs::put_dependent).put(jobs::put_dependent))
+        .route("/v1/scheduler/task/kill/{name}", delete(jobs::kill))
+        .route("/v1/scheduler/graph/dot", get(jobs::graph_dot))
+        .route("/v1/scheduler/graph/csv", get(jobs::graph_csv))
+        .route("/v1/scheduler/stats/{percentile}", get(jobs::stats))
+        .route("/v1/scheduler/leader", get(jobs::leader))
         .fallback(|| async { ApiError::NotFound("Not found".into()) })
         .layer(axum::middleware::from_fn_with_state(state.clone(), leader::forward_to_leader))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))

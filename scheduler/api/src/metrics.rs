@@ -2,9 +2,10 @@
 //!
 //! Two sources:
 //! - **What the scheduler decided** (launches, declined offers by reason,
-//!   deployment outcomes) is counted by the pure core as plain numbers in
-//!   [`Snapshot::stats`]; together with gauges of the snapshot (apps,
-//!   instances, tasks by state, subscribed) it is read from the latest
+//!   deployment outcomes, job runs and fires) is counted by the pure core as
+//!   plain numbers in [`Snapshot::stats`]; together with gauges of the
+//!   snapshot (apps, instances, tasks by state, subscribed, jobs, active
+//!   runs) it is read from the latest
 //!   published snapshot **at scrape time**, so the scheduler does no metric
 //!   work.
 //! - **HTTP latencies** are measured here, by a middleware around every
@@ -274,6 +275,32 @@ impl Collector for SnapshotCollector {
             "1 while subscribed to the Mesos master, else 0.",
             i64::from(snap.subscribed),
         )?;
+        labelled_counter(
+            &mut e,
+            (
+                "drover_job_runs",
+                "Job runs, by event: started, succeeded, failed, killed, missed (skipped or too late to start).",
+            ),
+            "event",
+            ["started", "succeeded", "failed", "killed", "missed"],
+            &stats.job_runs,
+        )?;
+        counter(
+            &mut e,
+            "drover_job_fires",
+            "Scheduled due times fired (missed ones coalesced into one run count once).",
+            stats.job_fires,
+        )?;
+        ConstCounter::new(stats.job_fire_lag_ms as f64 / 1000.0).encode(e.encode_descriptor(
+            "drover_job_fire_lag_seconds",
+            "Sum over fires of the time from the due time to the fire, in seconds.",
+            None,
+            MetricType::Counter,
+        )?)?;
+        gauge(&mut e, "drover_jobs", "Jobs.", count(snap.jobs.len()))?;
+        let active =
+            snap.runs.values().flat_map(|r| r.values()).filter(|r| !r.status.is_final()).count();
+        gauge(&mut e, "drover_job_runs_active", "Job runs queued or running.", count(active))?;
         gauge(
             &mut e,
             "events_subscribers",

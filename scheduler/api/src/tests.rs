@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use axum::body::Body;
 use axum::http::Request;
-use drover_time::{ManualClock, Timestamp};
+use drover_time::{Clock, ManualClock, Timestamp};
 use http_body_util::BodyExt;
 use sched_core::app::Resources;
 use sched_core::instance::TaskState;
@@ -29,14 +29,18 @@ pub(super) enum Input {
     Offers(Vec<Offer>),
     /// A status update.
     Status(StatusUpdate),
+    /// The core's timer (schedules come due, retries, periodic checks).
+    Tick,
 }
 
 /// The API over the real core, behind a fake daemon loop that performs
 /// persists at once, drops Mesos calls, and publishes notifications on the
-/// event bus as the real daemon does.
+/// event bus as the real daemon does. The loop and the API share `clock`
+/// (it starts at `T0` and moves only when a test moves it).
 pub(super) struct Harness {
     pub(super) state: ApiState,
     pub(super) inputs: mpsc::Sender<Input>,
+    pub(super) clock: ManualClock,
 }
 
 pub(super) fn harness(events: EventBus) -> Harness {
@@ -45,6 +49,8 @@ pub(super) fn harness(events: EventBus) -> Harness {
     let mut core = Scheduler::new(CoreConfig::default(), StoredState::default(), 1, T0);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(core.snapshot()));
     let bus = events.clone();
+    let clock = ManualClock::new(T0);
+    let loop_clock = clock.clone();
     tokio::spawn(async move {
         let mut replies = BTreeMap::new();
         let mut next = 1;
@@ -52,26 +58,28 @@ pub(super) fn harness(events: EventBus) -> Harness {
             tokio::select! {
                 Some(req) = cmd_rx.recv() => {
                     replies.insert(next, req.reply);
-                    core.handle_command(next, req.command, T0);
+                    core.handle_command(next, req.command, loop_clock.now());
                     next += 1;
                 }
                 Some(input) = in_rx.recv() => match input {
-                    Input::Subscribed => core.handle_subscribed("fw-1".into(), T0),
-                    Input::Offers(offers) => core.handle_offers(offers, T0),
-                    Input::Status(status) => core.handle_status(status, T0),
+                    Input::Subscribed => core.handle_subscribed("fw-1".into(), loop_clock.now()),
+                    Input::Offers(offers) => core.handle_offers(offers, loop_clock.now()),
+                    Input::Status(status) => core.handle_status(status, loop_clock.now()),
+                    Input::Tick => core.handle_timeout(loop_clock.now()),
                 },
                 else => return,
             }
+            let now = loop_clock.now();
             while let Some(e) = core.poll_effect() {
                 match e {
-                    Effect::Persist { token, .. } => core.handle_persisted(token, Ok(()), T0),
+                    Effect::Persist { token, .. } => core.handle_persisted(token, Ok(()), now),
                     Effect::Reply { request, result } => {
                         snap_tx.send_replace(Arc::new(core.snapshot()));
                         if let Some(tx) = replies.remove(&request) {
                             let _ = tx.send(result);
                         }
                     }
-                    Effect::Notify(n) => bus.publish_notification(&n, T0),
+                    Effect::Notify(n) => bus.publish_notification(&n, now),
                     Effect::Call(_) | Effect::Reload { .. } => {}
                 }
             }
@@ -93,10 +101,10 @@ pub(super) fn harness(events: EventBus) -> Harness {
             mesos_user: "root".into(),
             http_port: 8080,
         }),
-        Arc::new(ManualClock::new(T0)),
+        Arc::new(clock.clone()),
         events,
     );
-    Harness { state, inputs: in_tx }
+    Harness { state, inputs: in_tx, clock }
 }
 
 fn state() -> ApiState {
@@ -426,4 +434,5 @@ async fn the_app_list_is_the_app_renderer_written_straight() {
 }
 
 mod events;
+mod jobs;
 mod metrics;

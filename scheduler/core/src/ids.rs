@@ -84,6 +84,12 @@ impl AppId {
         Ok(AppId(format!("/{}", canonical.join("/"))))
     }
 
+    /// An id from text known to be canonical (built by Drover itself).
+    pub(crate) fn from_canonical(path: String) -> AppId {
+        debug_assert!(AppId::parse(&path).is_ok_and(|id| id.0 == path), "{path}");
+        AppId(path)
+    }
+
     /// The absolute path, e.g. `/prod/web`.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -138,6 +144,12 @@ impl InstanceId {
     /// starts with it, so it bounds a range scan.
     pub(crate) fn lower_bound(app: &AppId) -> InstanceId {
         InstanceId(format!("{}{INSTANCE_MARK}", app.safe_path()))
+    }
+
+    /// The smallest id of the instances of apps under `group` (e.g.
+    /// `/drover.jobs`): every such id starts with it.
+    pub(crate) fn group_lower_bound(group: &AppId) -> InstanceId {
+        InstanceId(format!("{}_", group.safe_path()))
     }
 
     /// Parses an instance id.

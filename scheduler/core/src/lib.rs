@@ -11,6 +11,8 @@
 //! - [`instance`]: instances and their tasks.
 //! - [`offer`]: offers as the core sees them: agent facts and role pools.
 //! - [`ports`]: port ranges and port assignment.
+//! - [`job`]: batch jobs (Chronos' jobs) and the records of their runs.
+//! - [`schedule`]: ISO 8601 repeating intervals and cron expressions.
 //! - [`constraints`]: Marathon's placement constraints.
 //! - [`placement`]: the filter pipeline that matches instances to offers.
 //! - [`scheduler`]: the state machine that turns commands, offers and
@@ -21,6 +23,7 @@ pub mod constraints;
 pub mod deployment;
 pub mod ids;
 pub mod instance;
+pub mod job;
 pub mod offer;
 pub mod placement;
 pub mod ports;

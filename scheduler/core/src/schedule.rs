@@ -129,10 +129,15 @@ pub struct IsoSchedule {
 /// A cron expression and the zone it is read in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CronSchedule {
+    /// The expression, known to parse: croner's parsed pattern takes about
+    /// 5 KiB, so it is parsed again (microseconds) when a fire time is
+    /// needed, once per fire, instead of being kept for 50,000 jobs.
     expr: String,
     zone: Option<Tz>,
-    /// Boxed: croner's pattern is large, and most schedules are ISO 8601.
-    cron: Box<Cron>,
+}
+
+fn parse_pattern(expr: &str) -> Result<Cron, croner::errors::CronError> {
+    CronParser::builder().seconds(Seconds::Disallowed).year(Year::Disallowed).build().parse(expr)
 }
 
 /// Where an ISO schedule's wall clock lives.
@@ -310,13 +315,9 @@ impl Schedule {
                 ));
             }
         }
-        let cron = CronParser::builder()
-            .seconds(Seconds::Disallowed)
-            .year(Year::Disallowed)
-            .build()
-            .parse(trimmed)
+        parse_pattern(trimmed)
             .or_else(|e| err(format!("The cron expression `{trimmed}` is invalid: {e}")))?;
-        let schedule = CronSchedule { expr: trimmed.to_owned(), zone, cron: Box::new(cron) };
+        let schedule = CronSchedule { expr: trimmed.to_owned(), zone };
         // Refuse what can never fire (`0 0 30 2 *`). A fixed reference time
         // keeps parsing deterministic; a date that exists once in 28 years
         // (Feb 29 on a Monday, OR-ed) is found from any reference.
@@ -511,16 +512,25 @@ impl CronSchedule {
         DateTime::from_timestamp(secs, 0).map(|utc| utc.with_timezone(&self.tz()))
     }
 
+    /// The parsed pattern (the expression was validated when parsed).
+    fn cron(&self) -> Option<Cron> {
+        parse_pattern(&self.expr).ok()
+    }
+
     fn next_after(&self, after: Timestamp) -> Option<Timestamp> {
+        self.next_with(&self.cron()?, after)
+    }
+
+    fn next_with(&self, cron: &Cron, after: Timestamp) -> Option<Timestamp> {
         let from = self.at(after)?;
-        let next = self.cron.find_next_occurrence(&from, false).ok()?;
+        let next = cron.find_next_occurrence(&from, false).ok()?;
         Some(Timestamp::from_millis(next.timestamp_millis()))
     }
 
     /// The last fire at or before `until`.
-    fn last_until(&self, until: Timestamp) -> Option<Timestamp> {
+    fn last_until(&self, cron: &Cron, until: Timestamp) -> Option<Timestamp> {
         let from = self.at(until)?;
-        let prev = self.cron.find_previous_occurrence(&from, true).ok()?;
+        let prev = cron.find_previous_occurrence(&from, true).ok()?;
         Some(Timestamp::from_millis(prev.timestamp_millis()))
     }
 
@@ -530,9 +540,10 @@ impl CronSchedule {
         until: Timestamp,
         cap: u64,
     ) -> (u64, Option<Timestamp>) {
+        let Some(cron) = self.cron() else { return (0, None) };
         let (mut count, mut last, mut cursor) = (0u64, None, after);
         while count < cap {
-            match self.next_after(cursor) {
+            match self.next_with(&cron, cursor) {
                 Some(next) if next <= until => {
                     count += 1;
                     last = Some(next);
@@ -542,7 +553,7 @@ impl CronSchedule {
             }
         }
         // Saturated: the last fire is found searching back from `until`.
-        let last = self.last_until(until).filter(|&t| t > after);
+        let last = self.last_until(&cron, until).filter(|&t| t > after);
         (count, last)
     }
 }

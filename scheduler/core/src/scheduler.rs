@@ -25,6 +25,7 @@ use crate::app::{AppSpec, CommandSpec, ContainerSpec, HealthCheckSpec, NetworkMo
 pub use crate::deployment::{Action as DeploymentAction, Deployment, Origin, StepAction};
 use crate::ids::{AppId, InstanceId, TaskId};
 use crate::instance::{Goal, Instance, Task, TaskState};
+use crate::job::{JobName, JobRun, JobSpec, JobState};
 use crate::offer::{Offer, RoleResources};
 use crate::placement::{
     self, Filter, Placed, Placement, PlacementConfig, PlacementReport, Request,
@@ -113,6 +114,16 @@ pub enum Write {
     PutInstance(Instance),
     /// An instance is gone.
     DeleteInstance(InstanceId),
+    /// A job spec (created or changed).
+    PutJob(Box<JobSpec>),
+    /// A job is gone, with its state and runs.
+    DeleteJob(JobName),
+    /// What a job remembers between runs.
+    PutJobState(JobName, Box<JobState>),
+    /// A run of a job.
+    PutRun(Box<JobRun>),
+    /// A run dropped from a job's history.
+    DeleteRun(JobName, String),
 }
 
 /// Everything needed to build one Mesos TaskInfo.
@@ -260,6 +271,21 @@ pub enum Command {
     },
     /// Forget an app's launch backoff.
     ResetDelay(AppId),
+    /// Create or replace a job.
+    PutJob(Box<JobSpec>),
+    /// Delete a job (its children take over its parents or schedule).
+    DeleteJob(JobName),
+    /// Start a run of a job now, with extra arguments.
+    RunJob {
+        /// The job.
+        name: JobName,
+        /// Appended to the command (when it is not run by a shell).
+        arguments: Vec<String>,
+    },
+    /// Kill the active runs of a job.
+    KillJob(JobName),
+    /// Record a success of a job without running it (releases dependents).
+    MarkJobSuccess(JobName),
 }
 
 /// A change that became a deployment.
@@ -300,6 +326,8 @@ pub enum CommandError {
     },
     /// No such deployment.
     DeploymentNotFound(String),
+    /// No such job.
+    JobNotFound(JobName),
     /// Unknown task ids.
     TasksNotFound(Vec<String>),
     /// The change cannot be made (e.g. no service port left).
@@ -514,6 +542,12 @@ pub struct Stats {
     pub offers_declined: BTreeMap<&'static str, u64>,
     /// Deployments that ended, by outcome: `success`, `failed`, `canceled`.
     pub deployments: BTreeMap<&'static str, u64>,
+    /// Job runs by event: `started`, `succeeded`, `failed`, `killed`, `missed`.
+    pub job_runs: BTreeMap<&'static str, u64>,
+    /// Scheduled due times fired (each coalesced group counts once).
+    pub job_fires: u64,
+    /// Sum over fires of the time between due and fired, in milliseconds.
+    pub job_fire_lag_ms: u64,
 }
 
 /// An immutable, cheaply cloned view of the scheduler's state. The API
@@ -542,6 +576,15 @@ pub struct Snapshot {
     pub unknown_tasks: OrdMap<String, UnknownTask>,
     /// Counts of decisions (launches, declines, deployment outcomes).
     pub stats: Stats,
+    /// Jobs by name.
+    pub jobs: OrdMap<JobName, JobSpec>,
+    /// What each job remembers between runs.
+    pub job_states: OrdMap<JobName, JobState>,
+    /// Each job's runs (active ones and the kept history), by run id.
+    pub runs: OrdMap<JobName, OrdMap<String, JobRun>>,
+    /// The synthetic app spec of the runs of each job that has attempt
+    /// instances, by its app id.
+    pub run_specs: OrdMap<AppId, AppSpec>,
 }
 
 impl Snapshot {
@@ -561,6 +604,15 @@ impl Snapshot {
             .get(&inst.app_id)
             .and_then(|v| v.get(&inst.app_version))
             .or_else(|| self.apps.get(&inst.app_id))
+            .or_else(|| self.run_specs.get(&inst.app_id))
+    }
+
+    /// The runs of a job, oldest first.
+    pub fn job_runs(&self, name: &JobName) -> Vec<&JobRun> {
+        let mut runs: Vec<&JobRun> =
+            self.runs.get(name).map(|r| r.values().collect()).unwrap_or_default();
+        runs.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        runs
     }
 
     /// True when the instance runs the app's current configuration.
@@ -593,6 +645,12 @@ pub struct StoredState {
     pub instances: Vec<Instance>,
     /// Deployments in progress.
     pub deployments: Vec<Deployment>,
+    /// Jobs.
+    pub jobs: Vec<JobSpec>,
+    /// Job states.
+    pub job_states: Vec<(JobName, JobState)>,
+    /// Job runs (active ones and the kept history).
+    pub runs: Vec<JobRun>,
 }
 
 #[derive(Debug, Default)]
@@ -637,6 +695,8 @@ pub struct Scheduler {
     last_revive: Option<Timestamp>,
     reconciliation: Reconciliation,
     next_tick: Timestamp,
+    /// Indexes of jobs (due times, retries, attempts, dependents).
+    jobs: jobs::JobIndex,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -670,8 +730,17 @@ impl Scheduler {
             }
             state.instances.insert(inst.id.clone(), inst);
         }
+        for job in stored.jobs {
+            state.jobs.insert(job.name.clone(), job);
+        }
+        for (name, st) in stored.job_states {
+            state.job_states.insert(name, st);
+        }
+        for run in stored.runs {
+            state.runs.entry(run.job.clone()).or_default().insert(run.id.clone(), run);
+        }
         let pipeline = placement::default_pipeline(&config.placement);
-        Scheduler {
+        let mut scheduler = Scheduler {
             pipeline,
             state,
             rng: SplitMix64::new(seed),
@@ -690,7 +759,10 @@ impl Scheduler {
             reconciliation: Reconciliation::Idle(None),
             next_tick: now,
             config,
-        }
+            jobs: jobs::JobIndex::default(),
+        };
+        scheduler.index_jobs();
+        scheduler
     }
 
     /// The current state, for readers.
@@ -999,8 +1071,12 @@ impl Scheduler {
             .filter_map(|id| self.state.instances.get(id))
             .filter(move |i| self.state.delays.get(&i.app_id).is_none_or(|d| d.until <= now))
             .filter_map(|i| {
-                // Instances of deleted apps never launch.
-                self.state.apps.get(&i.app_id)?;
+                // Instances of deleted apps (and jobs) never launch.
+                if !self.state.apps.contains_key(&i.app_id)
+                    && !self.state.run_specs.contains_key(&i.app_id)
+                {
+                    return None;
+                }
                 Some((i, self.state.spec_of(i)?))
             })
     }
@@ -1094,6 +1170,8 @@ impl Scheduler {
             });
             let mut env = app.task_env(&offer.hostname, &host_ports);
             env.insert("MESOS_TASK_ID".into(), task_id.to_string());
+            let mut command = app.command.clone();
+            self.job_launch_extras(&inst.id, &mut env, &mut command);
             let health_checks = app
                 .health_checks
                 .iter()
@@ -1116,7 +1194,7 @@ impl Scheduler {
                 executor_resources: self.config.executor_resources,
                 task_roles,
                 executor_roles,
-                command: app.command.clone(),
+                command,
                 container: app.container.clone(),
                 network: app.network.clone(),
                 health_checks,
@@ -1233,6 +1311,14 @@ impl Scheduler {
                 alive,
             });
         }
+        let mut writes = Vec::new();
+        if state_changed && task.state == TaskState::Running {
+            writes.extend(self.job_task_running(&inst, now));
+        }
+        if ended && self.is_job_instance(&inst) {
+            writes.extend(self.job_task_ended(&inst, &task, now));
+            return writes;
+        }
         if ended {
             if inst.goal == Goal::Decommissioned {
                 self.remove_instance(&inst.id);
@@ -1240,11 +1326,11 @@ impl Scheduler {
             }
             self.on_task_ended(&inst, &task, now);
         }
-        if !changed {
-            return Vec::new();
+        if changed {
+            self.put_instance(inst.clone());
+            writes.push(Write::PutInstance(inst));
         }
-        self.put_instance(inst.clone());
-        vec![Write::PutInstance(inst)]
+        writes
     }
 
     fn on_task_ended(&mut self, inst: &Instance, task: &Task, now: Timestamp) {
@@ -1368,7 +1454,9 @@ impl Scheduler {
             let Some(inst) = self.state.instances.get(&id) else { continue };
             let Some(task) = inst.active_task() else {
                 if inst.goal == Goal::Decommissioned {
+                    let app = inst.app_id.clone();
                     self.remove_instance(&id);
+                    self.release_run_spec(&app);
                     writes.push(Write::DeleteInstance(id));
                 }
                 continue;
@@ -1400,7 +1488,9 @@ impl Scheduler {
         }
         if scan {
             writes.extend(self.converge_idle_apps(now));
+            writes.extend(self.check_job_instances(now));
         }
+        writes.extend(self.jobs_tick(now));
         self.persist(writes, Vec::new(), None, Vec::new());
         self.drive_deployments(now);
     }
@@ -1513,6 +1603,7 @@ fn kill_call(task: &Task) -> MesosCall {
 
 mod commands;
 mod deploy;
+mod jobs;
 
 #[cfg(test)]
 mod tests;

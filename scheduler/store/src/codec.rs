@@ -9,7 +9,9 @@
 //!
 //! Forms worth knowing when reading records with `etcdctl`: durations are
 //! `[seconds, nanoseconds]`, timestamps are milliseconds since the epoch,
-//! task states are Mesos' names (`TASK_RUNNING`).
+//! task states are Mesos' names (`TASK_RUNNING`), a job's schedule is
+//! `{"kind": "iso8601" | "cron", "source": ..., "time_zone": ...}` (the text
+//! as given, parsed again on read).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,7 +28,11 @@ use sched_core::constraints::Constraint;
 use sched_core::deployment::{Action, Deployment, Origin, StepAction};
 use sched_core::ids::{AppId, InstanceId, TaskId};
 use sched_core::instance::{Goal, Health, Instance, Task, TaskState};
+use sched_core::job::{
+    ConcurrencyPolicy, JobName, JobRun, JobSpec, JobState, RetryPolicy, RunStatus, Trigger,
+};
 use sched_core::offer::{AgentFacts, Attribute, AttributeValue};
+use sched_core::schedule::Schedule;
 use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
@@ -51,6 +57,12 @@ pub enum Record {
     Instance(Instance),
     /// A deployment.
     Deployment(Box<Deployment>),
+    /// A job's spec.
+    Job(JobSpec),
+    /// What a job remembers between runs.
+    JobState(JobName, JobState),
+    /// One run of a job.
+    JobRun(JobRun),
 }
 
 impl Record {
@@ -62,6 +74,9 @@ impl Record {
             Record::AppVersion(a) => RecordKey::AppVersion(a.id.clone(), a.version),
             Record::Instance(i) => RecordKey::Instance(i.id.clone()),
             Record::Deployment(d) => RecordKey::Deployment(d.id.clone()),
+            Record::Job(j) => RecordKey::Job(j.name.clone()),
+            Record::JobState(name, _) => RecordKey::JobState(name.clone()),
+            Record::JobRun(r) => RecordKey::JobRun(r.job.clone(), r.id.clone()),
         }
     }
 }
@@ -85,13 +100,26 @@ pub fn encode(record: &Record) -> Result<Vec<u8>, StoreError> {
     let apps: Vec<&AppSpec> = match record {
         Record::App(a) | Record::AppVersion(a) => vec![a],
         Record::Deployment(d) => d.original.values().chain(d.target.values()).flatten().collect(),
-        Record::FrameworkId(_) | Record::Instance(_) => Vec::new(),
+        Record::FrameworkId(_)
+        | Record::Instance(_)
+        | Record::Job(_)
+        | Record::JobState(..)
+        | Record::JobRun(_) => Vec::new(),
     };
     if let Some(a) = apps.iter().find(|a| !floats_are_finite(a)) {
         return Err(StoreError::Unencodable {
             key: format!("{:?}", record.key()),
             reason: format!("app `{}` has a float that is not finite", a.id),
         });
+    }
+    if let Record::Job(j) = record {
+        let r = &j.resources;
+        if ![r.cpus, r.mem, r.disk, j.retry.backoff_factor].iter().all(|f| f.is_finite()) {
+            return Err(StoreError::Unencodable {
+                key: format!("{:?}", record.key()),
+                reason: format!("job `{}` has a float that is not finite", j.name),
+            });
+        }
     }
     let doc = match record {
         Record::FrameworkId(id) => serde_json::to_vec(&FrameworkIdDoc { v, framework_id: id }),
@@ -104,6 +132,11 @@ pub fn encode(record: &Record) -> Result<Vec<u8>, StoreError> {
         Record::Deployment(d) => {
             serde_json::to_vec(&DeploymentDoc { v, deployment: DeploymentDto::from(&**d) })
         }
+        Record::Job(j) => serde_json::to_vec(&JobDoc { v, job: JobDto::from(j) }),
+        Record::JobState(name, st) => {
+            serde_json::to_vec(&JobStateDoc { v, job_state: JobStateDto::from_core(name, st) })
+        }
+        Record::JobRun(r) => serde_json::to_vec(&JobRunDoc { v, job_run: JobRunDto::from(r) }),
     };
     doc.map_err(|e| StoreError::Unencodable {
         key: format!("{:?}", record.key()),
@@ -156,6 +189,19 @@ pub fn decode(key: &str, kind: &RecordKey, bytes: &[u8]) -> Result<Record, Store
             let d: DeploymentDoc = serde_json::from_slice(bytes).map_err(corrupt)?;
             Record::Deployment(Box::new(d.deployment.into_core().map_err(invalid)?))
         }
+        RecordKey::Job(_) => {
+            let d: JobDoc = serde_json::from_slice(bytes).map_err(corrupt)?;
+            Record::Job(d.job.into_core().map_err(invalid)?)
+        }
+        RecordKey::JobState(_) => {
+            let d: JobStateDoc = serde_json::from_slice(bytes).map_err(corrupt)?;
+            let (name, st) = d.job_state.into_core().map_err(invalid)?;
+            Record::JobState(name, st)
+        }
+        RecordKey::JobRun(..) => {
+            let d: JobRunDoc = serde_json::from_slice(bytes).map_err(corrupt)?;
+            Record::JobRun(d.job_run.into_core().map_err(invalid)?)
+        }
     };
     if record.key() != *kind {
         return Err(StoreError::Corrupt {
@@ -203,6 +249,24 @@ struct InstanceDoc {
 struct DeploymentDoc {
     v: u64,
     deployment: DeploymentDto,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JobDoc {
+    v: u64,
+    job: JobDto,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JobStateDoc {
+    v: u64,
+    job_state: JobStateDto,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JobRunDoc {
+    v: u64,
+    job_run: JobRunDto,
 }
 
 /// A duration as `[seconds, nanoseconds]`: exact, whatever the precision.
@@ -274,6 +338,70 @@ struct ContainerDto {
     port_mappings: Vec<PortMappingDto>,
 }
 
+impl From<&ContainerSpec> for ContainerDto {
+    fn from(c: &ContainerSpec) -> Self {
+        ContainerDto {
+            image: c.image.clone(),
+            force_pull: c.force_pull,
+            privileged: c.privileged,
+            parameters: c.parameters.clone(),
+            volumes: c
+                .volumes
+                .iter()
+                .map(|v| VolumeDto {
+                    container_path: v.container_path.clone(),
+                    host_path: v.host_path.clone(),
+                    read_only: v.mode == VolumeMode::ReadOnly,
+                })
+                .collect(),
+            port_mappings: c
+                .port_mappings
+                .iter()
+                .map(|m| PortMappingDto {
+                    container_port: m.container_port,
+                    host_port: m.host_port,
+                    service_port: m.service_port,
+                    protocol: m.protocol.clone(),
+                    name: m.name.clone(),
+                    labels: m.labels.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl ContainerDto {
+    fn into_core(self) -> ContainerSpec {
+        ContainerSpec {
+            image: self.image,
+            force_pull: self.force_pull,
+            privileged: self.privileged,
+            parameters: self.parameters,
+            volumes: self
+                .volumes
+                .into_iter()
+                .map(|v| Volume {
+                    container_path: v.container_path,
+                    host_path: v.host_path,
+                    mode: if v.read_only { VolumeMode::ReadOnly } else { VolumeMode::ReadWrite },
+                })
+                .collect(),
+            port_mappings: self
+                .port_mappings
+                .into_iter()
+                .map(|m| PortMapping {
+                    container_port: m.container_port,
+                    host_port: m.host_port,
+                    service_port: m.service_port,
+                    protocol: m.protocol,
+                    name: m.name,
+                    labels: m.labels,
+                })
+                .collect(),
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct PortDefinitionDto {
     port: u32,
@@ -314,6 +442,18 @@ struct ResourcesDto {
     gpus: u32,
 }
 
+impl From<&Resources> for ResourcesDto {
+    fn from(r: &Resources) -> Self {
+        ResourcesDto { cpus: r.cpus, mem: r.mem, disk: r.disk, gpus: r.gpus }
+    }
+}
+
+impl ResourcesDto {
+    fn into_core(self) -> Resources {
+        Resources { cpus: self.cpus, mem: self.mem, disk: self.disk, gpus: self.gpus }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct BackoffDto {
     initial: Dur,
@@ -332,6 +472,24 @@ struct UpgradeDto {
 enum NetworkDto {
     Host,
     Bridge,
+}
+
+impl From<&NetworkMode> for NetworkDto {
+    fn from(n: &NetworkMode) -> Self {
+        match n {
+            NetworkMode::Host => NetworkDto::Host,
+            NetworkMode::Bridge => NetworkDto::Bridge,
+        }
+    }
+}
+
+impl NetworkDto {
+    fn into_core(self) -> NetworkMode {
+        match self {
+            NetworkDto::Host => NetworkMode::Host,
+            NetworkDto::Bridge => NetworkMode::Bridge,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -357,6 +515,16 @@ impl Default for PlacementDto {
             constraints: Vec::new(),
             accepted_resource_roles: p.accepted_resource_roles,
             role: p.role,
+        }
+    }
+}
+
+impl From<&PlacementSpec> for PlacementDto {
+    fn from(p: &PlacementSpec) -> Self {
+        PlacementDto {
+            constraints: p.constraints.iter().map(Constraint::to_strings).collect(),
+            accepted_resource_roles: p.accepted_resource_roles.clone(),
+            role: p.role.clone(),
         }
     }
 }
@@ -418,37 +586,8 @@ impl From<&AppSpec> for AppDto {
                 CommandSpec::Shell(s) => CommandDto::Shell(s.clone()),
                 CommandSpec::Argv(v) => CommandDto::Argv(v.clone()),
             }),
-            container: a.container.as_ref().map(|c| ContainerDto {
-                image: c.image.clone(),
-                force_pull: c.force_pull,
-                privileged: c.privileged,
-                parameters: c.parameters.clone(),
-                volumes: c
-                    .volumes
-                    .iter()
-                    .map(|v| VolumeDto {
-                        container_path: v.container_path.clone(),
-                        host_path: v.host_path.clone(),
-                        read_only: v.mode == VolumeMode::ReadOnly,
-                    })
-                    .collect(),
-                port_mappings: c
-                    .port_mappings
-                    .iter()
-                    .map(|m| PortMappingDto {
-                        container_port: m.container_port,
-                        host_port: m.host_port,
-                        service_port: m.service_port,
-                        protocol: m.protocol.clone(),
-                        name: m.name.clone(),
-                        labels: m.labels.clone(),
-                    })
-                    .collect(),
-            }),
-            network: match a.network {
-                NetworkMode::Host => NetworkDto::Host,
-                NetworkMode::Bridge => NetworkDto::Bridge,
-            },
+            container: a.container.as_ref().map(ContainerDto::from),
+            network: NetworkDto::from(&a.network),
             port_definitions: a
                 .port_definitions
                 .iter()
@@ -483,17 +622,8 @@ impl From<&AppSpec> for AppDto {
                 })
                 .collect(),
             instances: a.instances,
-            resources: ResourcesDto {
-                cpus: a.resources.cpus,
-                mem: a.resources.mem,
-                disk: a.resources.disk,
-                gpus: a.resources.gpus,
-            },
-            placement: PlacementDto {
-                constraints: a.placement.constraints.iter().map(Constraint::to_strings).collect(),
-                accepted_resource_roles: a.placement.accepted_resource_roles.clone(),
-                role: a.placement.role.clone(),
-            },
+            resources: ResourcesDto::from(&a.resources),
+            placement: PlacementDto::from(&a.placement),
             env: a.env.clone(),
             labels: a.labels.clone(),
             backoff: BackoffDto {
@@ -522,40 +652,6 @@ impl From<&AppSpec> for AppDto {
 
 impl AppDto {
     fn into_core(self) -> Result<AppSpec, String> {
-        let container = match self.container {
-            None => None,
-            Some(c) => Some(ContainerSpec {
-                image: c.image,
-                force_pull: c.force_pull,
-                privileged: c.privileged,
-                parameters: c.parameters,
-                volumes: c
-                    .volumes
-                    .into_iter()
-                    .map(|v| Volume {
-                        container_path: v.container_path,
-                        host_path: v.host_path,
-                        mode: if v.read_only {
-                            VolumeMode::ReadOnly
-                        } else {
-                            VolumeMode::ReadWrite
-                        },
-                    })
-                    .collect(),
-                port_mappings: c
-                    .port_mappings
-                    .into_iter()
-                    .map(|m| PortMapping {
-                        container_port: m.container_port,
-                        host_port: m.host_port,
-                        service_port: m.service_port,
-                        protocol: m.protocol,
-                        name: m.name,
-                        labels: m.labels,
-                    })
-                    .collect(),
-            }),
-        };
         let mut health_checks = Vec::with_capacity(self.health_checks.len());
         for h in self.health_checks {
             health_checks.push(HealthCheckSpec {
@@ -583,11 +679,8 @@ impl AppDto {
                 CommandDto::Shell(s) => CommandSpec::Shell(s),
                 CommandDto::Argv(v) => CommandSpec::Argv(v),
             }),
-            container,
-            network: match self.network {
-                NetworkDto::Host => NetworkMode::Host,
-                NetworkDto::Bridge => NetworkMode::Bridge,
-            },
+            container: self.container.map(ContainerDto::into_core),
+            network: self.network.into_core(),
             port_definitions: self
                 .port_definitions
                 .into_iter()
@@ -601,12 +694,7 @@ impl AppDto {
             require_ports: self.require_ports,
             health_checks,
             instances: self.instances,
-            resources: Resources {
-                cpus: self.resources.cpus,
-                mem: self.resources.mem,
-                disk: self.resources.disk,
-                gpus: self.resources.gpus,
-            },
+            resources: self.resources.into_core(),
             placement: self.placement.into_core()?,
             env: self.env,
             labels: self.labels,
@@ -943,6 +1031,322 @@ impl DeploymentDto {
                 OriginDto::User => Origin::User,
                 OriginDto::Rollback { of } => Origin::Rollback { of },
             },
+        })
+    }
+}
+
+fn job_name(raw: &str) -> Result<JobName, String> {
+    JobName::parse(raw).map_err(|_| format!("invalid job name `{raw}`"))
+}
+
+fn job_names(raw: Vec<String>) -> Result<std::collections::BTreeSet<JobName>, String> {
+    raw.iter().map(|n| job_name(n)).collect()
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ScheduleKindDto {
+    Iso8601,
+    Cron,
+}
+
+/// A schedule as its text, read again on decode: the parsed form is the
+/// core's business, the text is what the user gave (an ISO 8601 schedule's
+/// empty start already resolved, so it reads back the same at any time).
+#[derive(Serialize, Deserialize)]
+struct ScheduleDto {
+    kind: ScheduleKindDto,
+    source: String,
+    time_zone: Option<String>,
+}
+
+impl From<&Schedule> for ScheduleDto {
+    fn from(s: &Schedule) -> Self {
+        ScheduleDto {
+            kind: match s {
+                Schedule::Iso8601(_) => ScheduleKindDto::Iso8601,
+                Schedule::Cron(_) => ScheduleKindDto::Cron,
+            },
+            source: s.source(),
+            time_zone: s.time_zone().map(str::to_owned),
+        }
+    }
+}
+
+impl ScheduleDto {
+    fn into_core(self) -> Result<Schedule, String> {
+        let tz = self.time_zone.as_deref();
+        match self.kind {
+            // The source's start is resolved: `now` is never used.
+            ScheduleKindDto::Iso8601 => Schedule::parse_iso8601(&self.source, tz, Timestamp::EPOCH),
+            ScheduleKindDto::Cron => Schedule::parse_cron(&self.source, tz),
+        }
+        .map_err(|e| format!("schedule `{}`: {e}", self.source))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ConcurrencyDto {
+    Allow,
+    Forbid,
+    Replace,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RetryDto {
+    retries: u32,
+    backoff: Dur,
+    backoff_factor: f64,
+    max_backoff: Dur,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JobDto {
+    name: String,
+    command: String,
+    shell: bool,
+    arguments: Vec<String>,
+    schedule: Option<ScheduleDto>,
+    parents: Vec<String>,
+    disabled: bool,
+    concurrency: ConcurrencyDto,
+    soft_error: bool,
+    retry: RetryDto,
+    starting_deadline: Option<Dur>,
+    resources: ResourcesDto,
+    container: Option<ContainerDto>,
+    network: NetworkDto,
+    env: BTreeMap<String, String>,
+    placement: PlacementDto,
+    max_completion_time: Option<Dur>,
+    owner: String,
+    owner_name: String,
+    description: String,
+    success_history_limit: u32,
+    failure_history_limit: u32,
+    version: i64,
+}
+
+impl From<&JobSpec> for JobDto {
+    fn from(j: &JobSpec) -> Self {
+        JobDto {
+            name: j.name.to_string(),
+            command: j.command.clone(),
+            shell: j.shell,
+            arguments: j.arguments.clone(),
+            schedule: j.schedule.as_ref().map(ScheduleDto::from),
+            parents: j.parents.iter().map(ToString::to_string).collect(),
+            disabled: j.disabled,
+            concurrency: match j.concurrency {
+                ConcurrencyPolicy::Allow => ConcurrencyDto::Allow,
+                ConcurrencyPolicy::Forbid => ConcurrencyDto::Forbid,
+                ConcurrencyPolicy::Replace => ConcurrencyDto::Replace,
+            },
+            soft_error: j.soft_error,
+            retry: RetryDto {
+                retries: j.retry.retries,
+                backoff: j.retry.backoff.into(),
+                backoff_factor: j.retry.backoff_factor,
+                max_backoff: j.retry.max_backoff.into(),
+            },
+            starting_deadline: j.starting_deadline.map(Into::into),
+            resources: ResourcesDto::from(&j.resources),
+            container: j.container.as_ref().map(ContainerDto::from),
+            network: NetworkDto::from(&j.network),
+            env: j.env.clone(),
+            placement: PlacementDto::from(&j.placement),
+            max_completion_time: j.max_completion_time.map(Into::into),
+            owner: j.owner.clone(),
+            owner_name: j.owner_name.clone(),
+            description: j.description.clone(),
+            success_history_limit: j.success_history_limit,
+            failure_history_limit: j.failure_history_limit,
+            version: ts(j.version),
+        }
+    }
+}
+
+impl JobDto {
+    fn into_core(self) -> Result<JobSpec, String> {
+        Ok(JobSpec {
+            name: job_name(&self.name)?,
+            command: self.command,
+            shell: self.shell,
+            arguments: self.arguments,
+            schedule: self.schedule.map(ScheduleDto::into_core).transpose()?,
+            parents: job_names(self.parents)?,
+            disabled: self.disabled,
+            concurrency: match self.concurrency {
+                ConcurrencyDto::Allow => ConcurrencyPolicy::Allow,
+                ConcurrencyDto::Forbid => ConcurrencyPolicy::Forbid,
+                ConcurrencyDto::Replace => ConcurrencyPolicy::Replace,
+            },
+            soft_error: self.soft_error,
+            retry: RetryPolicy {
+                retries: self.retry.retries,
+                backoff: self.retry.backoff.into_core()?,
+                backoff_factor: self.retry.backoff_factor,
+                max_backoff: self.retry.max_backoff.into_core()?,
+            },
+            starting_deadline: self.starting_deadline.map(Dur::into_core).transpose()?,
+            resources: self.resources.into_core(),
+            container: self.container.map(ContainerDto::into_core),
+            network: self.network.into_core(),
+            env: self.env,
+            placement: self.placement.into_core()?,
+            max_completion_time: self.max_completion_time.map(Dur::into_core).transpose()?,
+            owner: self.owner,
+            owner_name: self.owner_name,
+            description: self.description,
+            success_history_limit: self.success_history_limit,
+            failure_history_limit: self.failure_history_limit,
+            version: Timestamp::from_millis(self.version),
+        })
+    }
+}
+
+/// A job's state, with the job's name (the state itself does not carry it;
+/// the key does, and decoding checks that they agree).
+#[derive(Serialize, Deserialize)]
+struct JobStateDto {
+    job: String,
+    last_fired: Option<i64>,
+    parents_done: Vec<String>,
+    success_count: u64,
+    error_count: u64,
+    missed_count: u64,
+    last_success: Option<i64>,
+    last_error: Option<i64>,
+    errors_since_last_success: u64,
+    exhausted: bool,
+}
+
+impl JobStateDto {
+    fn from_core(name: &JobName, st: &JobState) -> Self {
+        JobStateDto {
+            job: name.to_string(),
+            last_fired: opt_ts(st.last_fired),
+            parents_done: st.parents_done.iter().map(ToString::to_string).collect(),
+            success_count: st.success_count,
+            error_count: st.error_count,
+            missed_count: st.missed_count,
+            last_success: opt_ts(st.last_success),
+            last_error: opt_ts(st.last_error),
+            errors_since_last_success: st.errors_since_last_success,
+            exhausted: st.exhausted,
+        }
+    }
+
+    fn into_core(self) -> Result<(JobName, JobState), String> {
+        let st = JobState {
+            last_fired: opt_core(self.last_fired),
+            parents_done: job_names(self.parents_done)?,
+            success_count: self.success_count,
+            error_count: self.error_count,
+            missed_count: self.missed_count,
+            last_success: opt_core(self.last_success),
+            last_error: opt_core(self.last_error),
+            errors_since_last_success: self.errors_since_last_success,
+            exhausted: self.exhausted,
+        };
+        Ok((job_name(&self.job)?, st))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum TriggerDto {
+    Schedule { due: i64 },
+    Dependency,
+    Manual { arguments: Vec<String> },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RunStatusDto {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Killed,
+    Missed,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JobRunDto {
+    id: String,
+    job: String,
+    trigger: TriggerDto,
+    status: RunStatusDto,
+    attempts: u32,
+    task_ids: Vec<String>,
+    created_at: i64,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+    message: String,
+    not_before: i64,
+    instance_id: Option<String>,
+}
+
+impl From<&JobRun> for JobRunDto {
+    fn from(r: &JobRun) -> Self {
+        JobRunDto {
+            id: r.id.clone(),
+            job: r.job.to_string(),
+            trigger: match &r.trigger {
+                Trigger::Schedule(due) => TriggerDto::Schedule { due: ts(*due) },
+                Trigger::Dependency => TriggerDto::Dependency,
+                Trigger::Manual { arguments } => {
+                    TriggerDto::Manual { arguments: arguments.clone() }
+                }
+            },
+            status: match r.status {
+                RunStatus::Queued => RunStatusDto::Queued,
+                RunStatus::Running => RunStatusDto::Running,
+                RunStatus::Succeeded => RunStatusDto::Succeeded,
+                RunStatus::Failed => RunStatusDto::Failed,
+                RunStatus::Killed => RunStatusDto::Killed,
+                RunStatus::Missed => RunStatusDto::Missed,
+            },
+            attempts: r.attempts,
+            task_ids: r.task_ids.clone(),
+            created_at: ts(r.created_at),
+            started_at: opt_ts(r.started_at),
+            finished_at: opt_ts(r.finished_at),
+            message: r.message.clone(),
+            not_before: ts(r.not_before),
+            instance_id: r.instance_id.as_ref().map(ToString::to_string),
+        }
+    }
+}
+
+impl JobRunDto {
+    fn into_core(self) -> Result<JobRun, String> {
+        Ok(JobRun {
+            id: self.id,
+            job: job_name(&self.job)?,
+            trigger: match self.trigger {
+                TriggerDto::Schedule { due } => Trigger::Schedule(Timestamp::from_millis(due)),
+                TriggerDto::Dependency => Trigger::Dependency,
+                TriggerDto::Manual { arguments } => Trigger::Manual { arguments },
+            },
+            status: match self.status {
+                RunStatusDto::Queued => RunStatus::Queued,
+                RunStatusDto::Running => RunStatus::Running,
+                RunStatusDto::Succeeded => RunStatus::Succeeded,
+                RunStatusDto::Failed => RunStatus::Failed,
+                RunStatusDto::Killed => RunStatus::Killed,
+                RunStatusDto::Missed => RunStatus::Missed,
+            },
+            attempts: self.attempts,
+            task_ids: self.task_ids,
+            created_at: Timestamp::from_millis(self.created_at),
+            started_at: opt_core(self.started_at),
+            finished_at: opt_core(self.finished_at),
+            message: self.message,
+            not_before: Timestamp::from_millis(self.not_before),
+            instance_id: self.instance_id.as_deref().map(instance_id).transpose()?,
         })
     }
 }

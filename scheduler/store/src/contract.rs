@@ -15,7 +15,11 @@ use sched_core::constraints::Constraint;
 use sched_core::deployment::{Action, Deployment, Origin, StepAction};
 use sched_core::ids::{AppId, InstanceId};
 use sched_core::instance::{Goal, Health, Instance, Task, TaskState};
+use sched_core::job::{
+    ConcurrencyPolicy, JobName, JobRun, JobSpec, JobState, RetryPolicy, RunStatus, Trigger,
+};
 use sched_core::offer::{AgentFacts, AttributeValue};
+use sched_core::schedule::Schedule;
 use sched_core::scheduler::Write;
 
 use crate::{Change, ChangeBatch, Limits, Record, RecordKey, Store, StoreError, Watch};
@@ -146,10 +150,136 @@ pub fn sample_deployment(app: &AppSpec) -> Deployment {
     }
 }
 
+/// A sample job: an ISO 8601 schedule in a time zone, a container,
+/// constraints, retries and a starting deadline.
+pub fn sample_job(name: &str) -> JobSpec {
+    JobSpec {
+        name: JobName::parse(name).expect("valid name"),
+        command: "etl --since \"$LAST\"".into(),
+        shell: true,
+        arguments: Vec::new(),
+        schedule: Some(
+            Schedule::parse_iso8601(
+                "R/2025-03-01T02:30:00/P1D",
+                Some("Europe/Berlin"),
+                Timestamp::EPOCH,
+            )
+            .expect("valid schedule"),
+        ),
+        parents: Default::default(),
+        disabled: false,
+        concurrency: ConcurrencyPolicy::Replace,
+        soft_error: true,
+        retry: RetryPolicy {
+            retries: 3,
+            backoff: Duration::from_secs(30),
+            backoff_factor: 2.0,
+            max_backoff: Duration::from_millis(600_500),
+        },
+        starting_deadline: Some(Duration::from_secs(300)),
+        resources: Resources { cpus: 0.5, mem: 256.0, disk: 10.0, gpus: 0 },
+        container: Some(ContainerSpec {
+            image: "registry.local/etl:2".into(),
+            force_pull: true,
+            privileged: false,
+            parameters: vec![("label".into(), "job=etl".into())],
+            volumes: vec![sched_core::app::Volume {
+                container_path: "/data".into(),
+                host_path: "/srv/data".into(),
+                mode: sched_core::app::VolumeMode::ReadOnly,
+            }],
+            port_mappings: vec![],
+        }),
+        network: NetworkMode::Bridge,
+        env: [("TARGET".to_owned(), "warehouse".to_owned())].into_iter().collect(),
+        placement: PlacementSpec {
+            constraints: vec![
+                Constraint::parse("@zone", "GROUP_BY", Some("2")).expect("constraint"),
+                Constraint::parse("rack", "LIKE", Some("r[0-9]+")).expect("constraint"),
+            ],
+            accepted_resource_roles: vec!["*".into(), "batch".into()],
+            role: "batch".into(),
+        },
+        max_completion_time: Some(Duration::from_secs(3600)),
+        owner: "data@example.com".into(),
+        owner_name: "Data team".into(),
+        description: "Nightly load into the warehouse".into(),
+        success_history_limit: 10,
+        failure_history_limit: 5,
+        version: Timestamp::from_millis(1_740_000_000_000),
+    }
+}
+
+/// A sample dependent job with a cron schedule (kept for when its parents
+/// are deleted), no container, a program with arguments.
+pub fn sample_cron_job(name: &str, parents: &[&str]) -> JobSpec {
+    JobSpec {
+        name: JobName::parse(name).expect("valid name"),
+        command: "/usr/bin/report".into(),
+        shell: false,
+        arguments: vec!["--format".into(), "csv".into()],
+        schedule: Some(Schedule::parse_cron("*/15 2 * * MON-FRI", None).expect("valid cron")),
+        parents: parents.iter().map(|p| JobName::parse(p).expect("valid name")).collect(),
+        disabled: true,
+        concurrency: ConcurrencyPolicy::Forbid,
+        soft_error: false,
+        retry: RetryPolicy::default(),
+        starting_deadline: None,
+        resources: Resources { cpus: 0.1, mem: 32.0, disk: 0.0, gpus: 0 },
+        container: None,
+        network: NetworkMode::Host,
+        env: BTreeMap::new(),
+        placement: PlacementSpec::default(),
+        max_completion_time: None,
+        owner: String::new(),
+        owner_name: String::new(),
+        description: String::new(),
+        success_history_limit: 0,
+        failure_history_limit: 1,
+        version: Timestamp::from_millis(7),
+    }
+}
+
+/// A sample job state: fired, with counts and a pending parent.
+pub fn sample_job_state() -> JobState {
+    JobState {
+        last_fired: Some(Timestamp::from_millis(1_740_792_600_000)),
+        parents_done: [JobName::parse("extract").expect("valid name")].into_iter().collect(),
+        success_count: 41,
+        error_count: 2,
+        missed_count: 1,
+        last_success: Some(Timestamp::from_millis(1_740_792_900_000)),
+        last_error: Some(Timestamp::from_millis(1_740_706_500_000)),
+        errors_since_last_success: 0,
+        exhausted: false,
+    }
+}
+
+/// A sample run of `job` with id `id`, started by `trigger`, that
+/// succeeded on its second attempt.
+pub fn sample_run(job: &JobName, id: &str, trigger: Trigger) -> JobRun {
+    let instance = InstanceId::new(&job.run_app_id(), "0f0e0d0c-0000-4000-8000-000000000001");
+    JobRun {
+        id: id.to_owned(),
+        job: job.clone(),
+        trigger,
+        status: RunStatus::Succeeded,
+        attempts: 2,
+        task_ids: vec![instance.task_id(1).to_string(), instance.task_id(2).to_string()],
+        created_at: Timestamp::from_millis(1_740_792_600_000),
+        started_at: Some(Timestamp::from_millis(1_740_792_601_000)),
+        finished_at: Some(Timestamp::from_millis(1_740_792_900_000)),
+        message: "exited with status 0".into(),
+        not_before: Timestamp::from_millis(1_740_792_630_000),
+        instance_id: Some(instance),
+    }
+}
+
 /// Runs the whole contract. `a` and `b` are two handles on the same empty
 /// store. Panics (test failure) on a breach.
 pub async fn run<S: Store>(a: &S, b: &S) {
     crud(a).await;
+    jobs(a, b).await;
     conflicts(a, b).await;
     watch(a, b).await;
     large_commits(a, &Limits::default()).await;
@@ -256,6 +386,101 @@ pub async fn crud<S: Store>(store: &S) {
     store.commit(&[Write::DeleteInstance(i1b.id.clone())]).await.expect("commit");
     let s = store.load().await.expect("load");
     assert!(s.apps.is_empty() && s.versions.is_empty() && s.instances.is_empty());
+}
+
+/// Jobs, their states and runs are stored and read back; deleting a run
+/// removes that run; deleting a job removes it with its state and every
+/// run, and nothing of a job whose name starts the same way.
+pub async fn jobs<S: Store>(a: &S, b: &S) {
+    let etl = sample_job("etl");
+    // A name that `etl` is a prefix of, with its own state and run.
+    let etl2 = sample_cron_job("etl-2", &["etl"]);
+    let st = sample_job_state();
+    let r1 = sample_run(&etl.name, "r1", Trigger::Schedule(Timestamp::from_millis(1_000)));
+    let r2 = sample_run(&etl.name, "r2", Trigger::Manual { arguments: vec!["--full".into()] });
+    let r3 = sample_run(&etl2.name, "r1", Trigger::Dependency);
+
+    let start = a.snapshot().await.expect("snapshot").revision;
+    let mut w = b.watch(start + 1).await.expect("watch");
+    a.commit(&[
+        Write::PutJob(Box::new(etl.clone())),
+        Write::PutJobState(etl.name.clone(), Box::new(st.clone())),
+        Write::PutRun(Box::new(r1.clone())),
+        Write::PutRun(Box::new(r2.clone())),
+        Write::PutJob(Box::new(etl2.clone())),
+        Write::PutJobState(etl2.name.clone(), Box::default()),
+        Write::PutRun(Box::new(r3.clone())),
+    ])
+    .await
+    .expect("commit");
+    let s = a.load().await.expect("load");
+    assert_eq!(s.jobs, vec![etl.clone(), etl2.clone()]);
+    assert_eq!(
+        s.job_states,
+        vec![(etl.name.clone(), st.clone()), (etl2.name.clone(), JobState::default())]
+    );
+    assert_eq!(s.runs, vec![r1.clone(), r2.clone(), r3.clone()]);
+    assert_eq!(
+        next_batch(&mut w).await.changes,
+        vec![
+            Change::Put(Record::Job(etl.clone())),
+            Change::Put(Record::JobState(etl.name.clone(), st.clone())),
+            Change::Put(Record::JobRun(r1.clone())),
+            Change::Put(Record::JobRun(r2.clone())),
+            Change::Put(Record::Job(etl2.clone())),
+            Change::Put(Record::JobState(etl2.name.clone(), JobState::default())),
+            Change::Put(Record::JobRun(r3.clone())),
+        ]
+    );
+
+    // Deleting a run removes that run only.
+    a.commit(&[Write::DeleteRun(etl.name.clone(), r1.id.clone())]).await.expect("commit");
+    assert_eq!(a.load().await.expect("load").runs, vec![r2.clone(), r3.clone()]);
+    assert_eq!(
+        next_batch(&mut w).await.changes,
+        vec![Change::Delete(RecordKey::JobRun(etl.name.clone(), r1.id.clone()))]
+    );
+    drop(w);
+
+    // A handle that has not seen a new run (written, as the core does, with
+    // the job's state) cannot delete the job: it would leave the run behind.
+    b.load().await.expect("load");
+    let r4 = sample_run(&etl.name, "r4", Trigger::Dependency);
+    let mut st4 = st.clone();
+    st4.success_count += 1;
+    a.commit(&[
+        Write::PutRun(Box::new(r4.clone())),
+        Write::PutJobState(etl.name.clone(), Box::new(st4)),
+    ])
+    .await
+    .expect("commit");
+    assert!(matches!(
+        b.commit(&[Write::DeleteJob(etl.name.clone())]).await,
+        Err(StoreError::Conflict { .. })
+    ));
+
+    // Deleting a job removes it, its state, the runs known and those
+    // written in the same commit; `etl-2` is untouched.
+    b.load().await.expect("load");
+    let r5 = sample_run(&etl.name, "r5", Trigger::Dependency);
+    b.commit(&[Write::PutRun(Box::new(r5)), Write::DeleteJob(etl.name.clone())])
+        .await
+        .expect("commit");
+    let s = a.load().await.expect("load");
+    assert_eq!(s.jobs, vec![etl2.clone()]);
+    assert_eq!(s.job_states, vec![(etl2.name.clone(), JobState::default())]);
+    assert_eq!(s.runs, vec![r3.clone()]);
+
+    // Deleting what does not exist is not an error; leave no job behind.
+    a.commit(&[
+        Write::DeleteJob(JobName::parse("nope").expect("valid name")),
+        Write::DeleteRun(etl2.name.clone(), "nope".into()),
+        Write::DeleteJob(etl2.name.clone()),
+    ])
+    .await
+    .expect("commit");
+    let s = b.load().await.expect("load");
+    assert!(s.jobs.is_empty() && s.job_states.is_empty() && s.runs.is_empty(), "{s:?}");
 }
 
 fn instance_ids(n: usize, app: &AppSpec) -> Vec<Instance> {

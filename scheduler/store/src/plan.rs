@@ -113,8 +113,32 @@ impl Planner<'_> {
 
     fn put(&mut self, record: Record) -> Result<(), StoreError> {
         let bytes = encode(&record)?;
-        self.set(record.key(), Action::Put(bytes));
+        let kind = record.key();
+        // A record under a key that does not read back (a job run with an
+        // empty id) would be stored but never loaded.
+        let key = self.layout.key(&kind);
+        if self.layout.parse(&key).as_ref() != Some(&kind) {
+            return Err(StoreError::Unencodable {
+                key,
+                reason: "its key does not name a record".into(),
+            });
+        }
+        self.set(kind, Action::Put(bytes));
         Ok(())
+    }
+
+    /// Deletes every key under `prefix` this handle knows of or wrote in
+    /// this commit.
+    fn delete_under(&mut self, prefix: &str) {
+        let doomed: Vec<RecordKey> = self
+            .present
+            .range(prefix.to_owned()..)
+            .take_while(|k| k.starts_with(prefix))
+            .filter_map(|k| self.layout.parse(k))
+            .collect();
+        for record in doomed {
+            self.set(record, Action::Delete);
+        }
     }
 }
 
@@ -146,21 +170,29 @@ pub(crate) fn plan(
                 // Every version this handle knows of, or wrote in this commit.
                 // Versions someone else added changed the app key too, so the
                 // app key's compare catches them.
-                let versions = layout.app_versions(id);
-                let doomed: Vec<RecordKey> = p
-                    .present
-                    .range(versions.clone()..)
-                    .take_while(|k| k.starts_with(&versions))
-                    .filter_map(|k| layout.parse(k))
-                    .collect();
-                for record in doomed {
-                    p.set(record, Action::Delete);
-                }
+                p.delete_under(&layout.app_versions(id));
             }
             Write::PutDeployment(d) => p.put(Record::Deployment(d.clone()))?,
             Write::DeleteDeployment(id) => p.set(RecordKey::Deployment(id.clone()), Action::Delete),
             Write::PutInstance(i) => p.put(Record::Instance(i.clone()))?,
             Write::DeleteInstance(id) => p.set(RecordKey::Instance(id.clone()), Action::Delete),
+            Write::PutJob(job) => p.put(Record::Job((**job).clone()))?,
+            Write::PutJobState(name, st) => {
+                p.put(Record::JobState(name.clone(), (**st).clone()))?
+            }
+            Write::PutRun(run) => p.put(Record::JobRun((**run).clone()))?,
+            Write::DeleteRun(name, id) => {
+                p.set(RecordKey::JobRun(name.clone(), id.clone()), Action::Delete);
+            }
+            Write::DeleteJob(name) => {
+                p.set(RecordKey::Job(name.clone()), Action::Delete);
+                p.set(RecordKey::JobState(name.clone()), Action::Delete);
+                // Every run this handle knows of, or wrote in this commit.
+                // The core writes a job's state with every run it creates,
+                // so a run someone else added changed the state key too, and
+                // that key's compare catches it.
+                p.delete_under(&layout.job_runs(name));
+            }
         }
     }
     Ok(p.ops)
@@ -247,6 +279,53 @@ mod tests {
         assert_eq!(ops.len(), 4);
         assert_eq!(ops[0].expect, 3);
         assert_eq!(ops[1].expect, 0, "the version written in this commit was unknown");
+    }
+
+    #[test]
+    fn deleting_a_job_deletes_its_state_and_every_run_known_or_just_written() {
+        use sched_core::job::{JobName, Trigger};
+
+        use crate::contract::sample_run;
+
+        let layout = Layout::default();
+        let etl = JobName::parse("etl").unwrap();
+        let etl2 = JobName::parse("etl-2").unwrap();
+        let mut known = Known::new();
+        known.insert(layout.job(&etl), 4);
+        known.insert(layout.job_state(&etl), 5);
+        known.insert(layout.job_run(&etl, "r1"), 2);
+        known.insert(layout.job_run(&etl, "r2"), 3);
+        // Another job whose name starts the same way is untouched.
+        known.insert(layout.job(&etl2), 2);
+        known.insert(layout.job_state(&etl2), 2);
+        known.insert(layout.job_run(&etl2, "r1"), 2);
+        let r3 = sample_run(&etl, "r3", Trigger::Dependency);
+        let ops =
+            plan(&layout, &known, &[Write::PutRun(Box::new(r3)), Write::DeleteJob(etl.clone())])
+                .unwrap();
+        assert!(ops.iter().all(|o| o.action == Action::Delete), "{ops:?}");
+        let keys: Vec<(&str, i64)> = ops.iter().map(|o| (o.key.as_str(), o.expect)).collect();
+        assert_eq!(
+            keys,
+            [
+                ("/drover/job-runs/etl/r3", 0),
+                ("/drover/jobs/etl", 4),
+                ("/drover/job-states/etl", 5),
+                ("/drover/job-runs/etl/r1", 2),
+                ("/drover/job-runs/etl/r2", 3),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_record_whose_key_would_not_read_back_is_refused() {
+        use sched_core::job::{JobName, Trigger};
+
+        let name = JobName::parse("etl").unwrap();
+        let run = crate::contract::sample_run(&name, "", Trigger::Dependency);
+        let e =
+            plan(&Layout::default(), &Known::new(), &[Write::PutRun(Box::new(run))]).unwrap_err();
+        assert!(matches!(e, StoreError::Unencodable { .. }), "{e:?}");
     }
 
     struct AppIdHelper;

@@ -191,6 +191,9 @@ pub(crate) fn assemble<'a>(
             Record::AppVersion(a) => state.versions.push(a),
             Record::Instance(i) => state.instances.push(i),
             Record::Deployment(d) => state.deployments.push(*d),
+            Record::Job(j) => state.jobs.push(j),
+            Record::JobState(name, st) => state.job_states.push((name, st)),
+            Record::JobRun(r) => state.runs.push(r),
         }
     }
     // The same order whatever the key encoding: by id (and version).
@@ -198,5 +201,8 @@ pub(crate) fn assemble<'a>(
     state.versions.sort_by(|a, b| (&a.id, a.version).cmp(&(&b.id, b.version)));
     state.instances.sort_by(|a, b| a.id.cmp(&b.id));
     state.deployments.sort_by(|a, b| a.id.cmp(&b.id));
+    state.jobs.sort_by(|a, b| a.name.cmp(&b.name));
+    state.job_states.sort_by(|a, b| a.0.cmp(&b.0));
+    state.runs.sort_by(|a, b| (&a.job, &a.id).cmp(&(&b.job, &b.id)));
     Ok((state, known))
 }

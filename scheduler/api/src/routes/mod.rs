@@ -3,6 +3,7 @@
 pub(crate) mod apps;
 pub(crate) mod deployments;
 pub(crate) mod groups;
+pub(crate) mod jobs;
 pub(crate) mod misc;
 pub(crate) mod tasks;
 

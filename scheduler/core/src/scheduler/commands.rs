@@ -80,6 +80,11 @@ impl Scheduler {
                     Err(CommandError::AppNotFound(id))
                 }
             }
+            Command::PutJob(spec) => self.put_job(*spec, now),
+            Command::DeleteJob(name) => self.delete_job(&name, now),
+            Command::RunJob { name, arguments } => self.run_job(&name, arguments, now),
+            Command::KillJob(name) => self.kill_job(&name, now),
+            Command::MarkJobSuccess(name) => self.mark_job_success(&name, now),
         };
         match result {
             Ok((writes, outcome)) => {

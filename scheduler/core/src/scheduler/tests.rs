@@ -786,6 +786,7 @@ fn recovery_from_stored_state_resumes_instances() {
         instances: snap.instances.values().cloned().collect(),
         versions: snap.versions.values().flat_map(|v| v.values().cloned()).collect(),
         deployments: snap.deployments.values().cloned().collect(),
+        ..Default::default()
     };
     let mut h2 = Harness::with(CoreConfig::default(), stored);
     h2.subscribe();
@@ -993,6 +994,7 @@ fn apps_without_a_deployment_are_kept_at_their_instance_count() {
         versions: vec![],
         instances: h.s.snapshot().instances.values().take(1).cloned().collect(),
         deployments: vec![],
+        ..Default::default()
     };
     let mut h2 = Harness::with(CoreConfig::default(), stored);
     h2.subscribe();
@@ -1081,3 +1083,5 @@ fn a_stalled_deployment_fails_after_its_deadline_and_rolls_back() {
     want.sort();
     assert_eq!(killed, want, "the new version's tasks are killed, the old ones stay");
 }
+
+mod jobs;
