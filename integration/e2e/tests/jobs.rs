@@ -1,8 +1,9 @@
 //! Batch jobs on a real Mesos 1.11 master and agent through the
 //! Chronos-compatible API: scheduled runs that exhaust their repetitions,
 //! dependencies, retries, manual runs with arguments, a job in a Docker
-//! container, and a leader failover that neither repeats nor loses a run
-//! (state in the shared test etcd).
+//! container, killing a running job, and a restart (embedded store) and a
+//! leader failover (state in the shared test etcd) that neither repeat nor
+//! lose a run.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -54,6 +55,10 @@ async fn a_scheduled_job_runs_its_repetitions_and_then_disables_itself() -> anyh
     .await
     .map_err(|e| anyhow::anyhow!("{e:#}\n{}", drover.log_text()))?;
     assert_eq!(done["errorCount"], 0);
+    assert_eq!(done["errorsSinceLastSuccess"], 0);
+    assert_eq!(done["lastError"], "", "{done}");
+    let last = done["lastSuccess"].as_str().context("lastSuccess")?;
+    ensure!(last.len() >= 20 && last.ends_with('Z'), "lastSuccess {last:?}");
     assert_eq!(done["disabled"], true, "R3 is exhausted: {done}");
     assert!(done["schedule"].as_str().is_some_and(|s| s.starts_with("R0/")), "{done}");
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -226,6 +231,102 @@ async fn a_leader_failover_neither_repeats_nor_loses_a_scheduled_run() -> anyhow
     let gaps: Vec<i64> = secs.windows(2).map(|w| w[1] - w[0]).collect();
     let long: Vec<&i64> = gaps.iter().filter(|g| **g != 2).collect();
     assert!(long.len() <= 1 && long.iter().all(|g| **g <= 14), "gaps {gaps:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_job_stops_its_running_task_without_retry() -> anyhow::Result<()> {
+    let mesos = MesosCluster::start(1, RESOURCES)?;
+    let drover = Drover::start(&mesos.master, &[]).await?;
+    post(
+        &drover,
+        "/v1/scheduler/iso8601",
+        &json!({"name": "sleeper", "schedule": "R/2099-01-01T00:00:00Z/PT1H", "command": "sleep 300",
+                "retries": 2, "owner": "a@b.c", "cpus": 0.1, "mem": 32}),
+    )
+    .await?;
+    let (status, _) = drover.call("PUT", "/v1/scheduler/job/sleeper", None).await?;
+    ensure!(status == 204, "manual run: {status}");
+    let run = eventually("the run to be running", Duration::from_secs(60), || async {
+        let (_, runs) = drover.call("GET", "/v1/scheduler/job/sleeper/runs", None).await?;
+        Ok(runs.as_array().and_then(|r| r.first()).filter(|r| r["status"] == "running").cloned())
+    })
+    .await
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "{e:#}
+{}",
+            drover.log_text()
+        )
+    })?;
+    let task = run["taskIds"][0].as_str().context("a task id")?.to_owned();
+    let (status, body) = drover.call("DELETE", "/v1/scheduler/task/kill/sleeper", None).await?;
+    ensure!(status == 204, "kill: {status} {body}");
+    eventually("the run to be killed", Duration::from_secs(30), || async {
+        let (_, runs) = drover.call("GET", "/v1/scheduler/job/sleeper/runs", None).await?;
+        Ok((runs[0]["status"] == "killed").then_some(()))
+    })
+    .await?;
+    let fw = mesos.framework("drover").await?.context("framework drover")?;
+    let state = fw["completed_tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["id"] == task.as_str())
+        .map(|t| t["state"].clone());
+    assert_eq!(state, Some(json!("TASK_KILLED")), "the master saw the task killed");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let j = job(&drover, "sleeper").await?;
+    assert_eq!((j["successCount"].as_u64(), j["errorCount"].as_u64()), (Some(0), Some(0)), "{j}");
+    let (_, runs) = drover.call("GET", "/v1/scheduler/job/sleeper/runs", None).await?;
+    assert_eq!(runs[0]["attempts"], 1, "a killed run is not retried: {runs}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_around_due_times_neither_repeats_nor_loses_a_run() -> anyhow::Result<()> {
+    let mesos = MesosCluster::start(1, RESOURCES)?;
+    let state = tempfile::tempdir()?;
+    let data = state.path().join("store").display().to_string();
+    let mut first = Drover::start(&mesos.master, &["--data-dir", &data]).await?;
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("due");
+    post(
+        &first,
+        "/v1/scheduler/iso8601",
+        &json!({"name": "every3s", "schedule": "R//PT3S", "owner": "a@b.c", "cpus": 0.1, "mem": 32,
+                "concurrent": true, "command": format!("echo $DROVER_JOB_SCHEDULED_AT >> {}", out.display())}),
+    )
+    .await?;
+    eventually("two runs", Duration::from_secs(60), || async {
+        Ok((lines(&out).len() >= 2).then_some(()))
+    })
+    .await?;
+    first.stop();
+    let before = lines(&out).len();
+    let second = Drover::start(&mesos.master, &["--data-dir", &data]).await?;
+    eventually("two more runs after the restart", Duration::from_secs(60), || async {
+        Ok((lines(&out).len() >= before + 2).then_some(()))
+    })
+    .await
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "{e:#}
+{}",
+            second.log_text()
+        )
+    })?;
+    let (status, _) = second.call("DELETE", "/v1/scheduler/job/every3s", None).await?;
+    ensure!(status == 204, "delete: {status}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let due = lines(&out);
+    let distinct: BTreeSet<&String> = due.iter().collect();
+    assert_eq!(distinct.len(), due.len(), "a due time ran twice: {due:?}");
+    let mut secs: Vec<i64> = due.iter().map(|d| seconds_of(d)).collect::<anyhow::Result<_>>()?;
+    secs.sort_unstable();
+    let gaps: Vec<i64> = secs.windows(2).map(|w| w[1] - w[0]).collect();
+    let long: Vec<&i64> = gaps.iter().filter(|g| **g != 3).collect();
+    assert!(long.len() <= 1 && long.iter().all(|g| **g % 3 == 0 && **g <= 15), "gaps {gaps:?}");
     Ok(())
 }
 

@@ -291,11 +291,11 @@ impl Collector for SnapshotCollector {
             "Scheduled due times fired (missed ones coalesced into one run count once).",
             stats.job_fires,
         )?;
-        ConstCounter::new(stats.job_fire_lag_ms as f64 / 1000.0).encode(e.encode_descriptor(
+        FireLag(&stats).encode(e.encode_descriptor(
             "drover_job_fire_lag_seconds",
-            "Sum over fires of the time from the due time to the fire, in seconds.",
+            "Time from a scheduled run's due time to its fire (the run's record and instance written), in seconds.",
             None,
-            MetricType::Counter,
+            MetricType::Histogram,
         )?)?;
         gauge(&mut e, "drover_jobs", "Jobs.", count(snap.jobs.len()))?;
         let active =
@@ -319,5 +319,34 @@ impl Collector for SnapshotCollector {
             "Event stream clients disconnected for falling too far behind.",
             self.events.disconnected(),
         )
+    }
+}
+
+/// The core's fire-lag counts as a Prometheus histogram.
+#[derive(Debug)]
+struct FireLag<'a>(&'a sched_core::scheduler::Stats);
+
+impl EncodeMetric for FireLag<'_> {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::MetricEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        let stats = self.0;
+        let bounds = sched_core::scheduler::JOB_FIRE_LAG_BOUNDS_MS
+            .iter()
+            .map(|ms| *ms as f64 / 1000.0)
+            .chain([f64::INFINITY]);
+        let buckets: Vec<(f64, u64)> =
+            bounds.zip(stats.job_fire_lag_buckets.iter().copied()).collect();
+        encoder.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            stats.job_fire_lag_ms as f64 / 1000.0,
+            stats.job_fires,
+            &buckets,
+            None,
+        )
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
     }
 }

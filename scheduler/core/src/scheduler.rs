@@ -548,6 +548,25 @@ pub struct Stats {
     pub job_fires: u64,
     /// Sum over fires of the time between due and fired, in milliseconds.
     pub job_fire_lag_ms: u64,
+    /// Fires by lag: `job_fire_lag_buckets[i]` counts the fires whose lag
+    /// was at most [`JOB_FIRE_LAG_BOUNDS_MS`]`[i]` and more than the bound
+    /// before; the last counts the rest.
+    pub job_fire_lag_buckets: [u64; JOB_FIRE_LAG_BOUNDS_MS.len() + 1],
+}
+
+/// Upper bounds (ms) of the fire-lag histogram's buckets.
+pub const JOB_FIRE_LAG_BOUNDS_MS: [u64; 11] =
+    [10, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000];
+
+impl Stats {
+    /// Counts one fire whose run started `lag` after its due time.
+    fn record_fire_lag(&mut self, lag: Duration) {
+        let ms = u64::try_from(lag.as_millis()).unwrap_or(u64::MAX);
+        self.job_fires += 1;
+        self.job_fire_lag_ms = self.job_fire_lag_ms.saturating_add(ms);
+        let bucket = JOB_FIRE_LAG_BOUNDS_MS.iter().position(|b| ms <= *b);
+        self.job_fire_lag_buckets[bucket.unwrap_or(JOB_FIRE_LAG_BOUNDS_MS.len())] += 1;
+    }
 }
 
 /// An immutable, cheaply cloned view of the scheduler's state. The API
@@ -789,6 +808,10 @@ impl Scheduler {
     /// When [`handle_timeout`](Self::handle_timeout) must run next.
     pub fn poll_timeout(&self) -> Timestamp {
         let mut t = self.next_tick;
+        // A job fires at its due time, not at the next tick.
+        if let Some(due) = self.next_job_wakeup() {
+            t = t.min(due);
+        }
         if let Reconciliation::Explicit { retry_at, .. } = &self.reconciliation {
             t = t.min(*retry_at);
         }
@@ -991,6 +1014,9 @@ impl Scheduler {
                 self.start_reconciliation(now);
             }
             self.periodic(now);
+        } else if self.next_job_wakeup().is_some_and(|t| t <= now) {
+            let writes = self.jobs_tick(now);
+            self.persist(writes, Vec::new(), None, Vec::new());
         }
         self.update_offer_interest(now);
     }

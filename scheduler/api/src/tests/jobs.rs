@@ -558,7 +558,7 @@ async fn job_metrics_count_runs_fires_and_lag() {
         assert_eq!(sample(&text, &series), Some(0.0), "{series} shows from the start: {text}");
     }
     assert_eq!(sample(&text, "drover_jobs"), Some(0.0));
-    assert!(text.contains("# TYPE drover_job_fire_lag_seconds_total counter"), "{text}");
+    assert!(text.contains("# TYPE drover_job_fire_lag_seconds histogram"), "{text}");
     // Due once, a minute from now; the scheduler looks 61 s later.
     scheduled(
         s,
@@ -570,7 +570,10 @@ async fn job_metrics_count_runs_fires_and_lag() {
     until(s, "the job fired", |snap| snap.stats.job_fires == 1).await;
     let text = call(s, "GET", "/metrics", "").await.text;
     assert_eq!(sample(&text, "drover_job_fires_total"), Some(1.0), "{text}");
-    assert_eq!(sample(&text, "drover_job_fire_lag_seconds_total"), Some(1.0));
+    assert_eq!(sample(&text, "drover_job_fire_lag_seconds_sum"), Some(1.0));
+    assert_eq!(sample(&text, "drover_job_fire_lag_seconds_count"), Some(1.0));
+    assert_eq!(sample(&text, r#"drover_job_fire_lag_seconds_bucket{le="0.5"}"#), Some(0.0));
+    assert_eq!(sample(&text, r#"drover_job_fire_lag_seconds_bucket{le="1"}"#), Some(1.0));
     assert_eq!(sample(&text, r#"drover_job_runs_total{event="started"}"#), Some(1.0));
     assert_eq!(sample(&text, "drover_jobs"), Some(1.0));
     assert_eq!(sample(&text, "drover_job_runs_active"), Some(1.0));

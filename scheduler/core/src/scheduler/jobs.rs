@@ -31,6 +31,9 @@ use crate::schedule::Schedule;
 
 type Handled = Result<(Vec<Write>, Outcome), CommandError>;
 
+/// Jobs fired per call of `jobs_tick`.
+const FIRE_BATCH: usize = 100;
+
 /// At most this many missed due times are counted when coalescing.
 const MAX_COALESCED: u64 = 1_000_000;
 
@@ -304,10 +307,15 @@ impl Scheduler {
     /// ended.
     pub(super) fn jobs_tick(&mut self, now: Timestamp) -> Vec<Write> {
         let mut writes = Vec::new();
+        let mut fired = 0;
         while let Some((at, name)) = self.jobs.due.first().cloned() {
-            if at > now {
+            // At most a batch per call: the daemon persists it while the
+            // rest waits (`poll_timeout` is then `now`), so the first runs
+            // of a burst of thousands are not held back by the last.
+            if at > now || fired == FIRE_BATCH {
                 break;
             }
+            fired += 1;
             self.jobs.due.remove(&(at, name.clone()));
             self.jobs.due_at.remove(&name);
             writes.extend(self.fire(&name, now));
@@ -339,7 +347,7 @@ impl Scheduler {
         if let Some(due) = latest {
             // Due times coalesced into this run were missed (but not those
             // before the job was saved: a start in the past).
-            let counted = if st.last_fired.is_some() {
+            let counted = if st.last_fired.is_some() || count <= 1 {
                 count
             } else {
                 schedule
@@ -349,8 +357,7 @@ impl Scheduler {
             st.missed_count += counted.saturating_sub(1);
             st.last_fired = Some(due);
             let lag = now.since(due);
-            self.state.stats.job_fires += 1;
-            self.state.stats.job_fire_lag_ms += u64::try_from(lag.as_millis()).unwrap_or(u64::MAX);
+            self.state.stats.record_fire_lag(lag);
             match job.starting_deadline {
                 Some(deadline) if lag > deadline => {
                     st.missed_count += 1;
@@ -365,12 +372,21 @@ impl Scheduler {
                 _ => writes.extend(self.trigger(name, Trigger::Schedule(due), &mut st, now)),
             }
         }
-        if schedule.next_after(st.last_fired.unwrap_or(now)).is_none() {
-            st.exhausted = true;
-        }
+        let next = schedule.next_after(st.last_fired.unwrap_or(now));
+        st.exhausted = next.is_none();
         writes.push(self.set_job_state(name, st));
-        self.reindex_due(name);
+        if let Some(at) = next {
+            self.jobs.due.insert((at, name.clone()));
+            self.jobs.due_at.insert(name.clone(), at);
+        }
         writes
+    }
+
+    /// When a job next comes due or a retry's backoff ends, if ever.
+    pub(super) fn next_job_wakeup(&self) -> Option<Timestamp> {
+        let due = self.jobs.due.first().map(|(t, _)| *t);
+        let retry = self.jobs.retries.first().map(|(t, _, _)| *t);
+        due.into_iter().chain(retry).min()
     }
 
     /// Starts a run of `name` for `trigger`, under the job's concurrency

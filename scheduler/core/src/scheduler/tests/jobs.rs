@@ -567,3 +567,82 @@ fn cron_jobs_do_not_run_retroactively() {
         "2023-11-14T22:15:00.000Z"
     );
 }
+
+#[test]
+fn a_diamond_runs_its_child_once_per_round() {
+    // a → b, a → c, {b, c} → d: each round of a runs d exactly once.
+    let mut h = subscribed();
+    put_job(&mut h, job("a")).unwrap();
+    put_job(&mut h, dependent("b", &["a"])).unwrap();
+    put_job(&mut h, dependent("c", &["a"])).unwrap();
+    put_job(&mut h, dependent("d", &["b", "c"])).unwrap();
+    for round in 1..=2u32 {
+        h.tick_to(T0.plus(MIN * round));
+        assert_eq!(h.run_to(TaskState::Finished).len(), 1, "a");
+        assert_eq!(h.run_to(TaskState::Finished).len(), 2, "b and c");
+        assert_eq!(h.run_to(TaskState::Finished).len(), 1, "d once");
+        assert!(h.offer_launches().is_empty(), "nothing more this round");
+        for (n, want) in [("a", round), ("b", round), ("c", round), ("d", round)] {
+            assert_eq!(h.job_state(n).success_count, u64::from(want), "{n} in round {round}");
+        }
+    }
+}
+
+#[test]
+fn r5_runs_five_times_then_disables_the_job() {
+    let mut h = subscribed();
+    let start = crate::format_version(T0.plus(MIN));
+    let spec = JobSpec {
+        schedule: Some(Schedule::parse_iso8601(&format!("R5/{start}/PT1M"), None, T0).unwrap()),
+        ..job("five")
+    };
+    put_job(&mut h, spec).unwrap();
+    for k in 1..=7 {
+        h.tick_to(T0.plus(MIN * k));
+        h.run_to(TaskState::Finished);
+    }
+    assert_eq!(h.runs("five").len(), 3, "history keeps 3");
+    let st = h.job_state("five");
+    assert_eq!(st.success_count, 5);
+    assert!(st.exhausted);
+    assert_eq!(h.s.job_next_due(&name("five")), None);
+}
+
+#[test]
+fn down_for_three_periods_coalesces_into_exactly_one_run() {
+    let mut h = subscribed();
+    put_job(&mut h, job("j")).unwrap();
+    h.tick_to(T0.plus(MIN));
+    h.run_to(TaskState::Finished);
+    // Down from just after the first run until after the fourth due time.
+    let mut h2 = restarted(&h, T0.plus(MIN * 4).plus(Duration::from_secs(10)));
+    h2.advance(Duration::from_secs(1));
+    let runs = h2.runs("j");
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[1].trigger, Trigger::Schedule(T0.plus(MIN * 4)));
+    assert_eq!(h2.job_state("j").missed_count, 2, "due at 2 and 3 minutes: coalesced");
+    h2.tick_to(T0.plus(MIN * 5).minus(Duration::from_secs(1)));
+    assert_eq!(h2.runs("j").len(), 2, "nothing more until the next due time");
+}
+
+#[test]
+fn a_job_fires_at_its_due_time_not_at_the_next_tick() {
+    let mut h = subscribed();
+    put_job(&mut h, job("exact")).unwrap();
+    // Play the daemon: sleep until poll_timeout, then handle it.
+    let mut fired_at = None;
+    for _ in 0..200 {
+        let t = h.s.poll_timeout();
+        h.now = t;
+        h.s.handle_timeout(t);
+        h.take();
+        if !h.runs("exact").is_empty() {
+            fired_at = Some(t);
+            break;
+        }
+    }
+    assert_eq!(fired_at, Some(T0.plus(MIN)));
+    let stats = h.s.snapshot().stats;
+    assert_eq!((stats.job_fires, stats.job_fire_lag_ms), (1, 0));
+    assert_eq!(stats.job_fire_lag_buckets[0], 1, "lag ≤ 10 ms");
+}
