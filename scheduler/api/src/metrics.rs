@@ -291,7 +291,7 @@ impl Collector for SnapshotCollector {
             "Scheduled due times fired (missed ones coalesced into one run count once).",
             stats.job_fires,
         )?;
-        FireLag(&stats).encode(e.encode_descriptor(
+        FireLag(stats).encode(e.encode_descriptor(
             "drover_job_fire_lag_seconds",
             "Time from a scheduled run's due time to its fire (the run's record and instance written), in seconds.",
             None,

@@ -166,9 +166,8 @@ fn main() {
 }
 
 fn wall() -> Timestamp {
-    let since =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970");
-    Timestamp::from_millis(i64::try_from(since.as_millis()).expect("in range"))
+    use drover_time::Clock as _;
+    drover_time::SystemClock.now()
 }
 
 /// 20 s of real time: 49,000 jobs due 20 ms apart from `base` (every
