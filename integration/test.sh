@@ -47,7 +47,8 @@ export TMPDIR=$scratch
 step "install missing packages"
 integration/mesos-local/mesos-local install-deps
 integration/docker-test-env.sh install
-if ! command -v etcd >/dev/null; then
+# etcdctl too: this script and the etcd auth tests (scheduler/store/tests/etcd_security.rs) use it.
+if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client
 fi
 

@@ -267,14 +267,16 @@ async fn killing_a_job_stops_its_running_task_without_retry() -> anyhow::Result<
         Ok((runs[0]["status"] == "killed").then_some(()))
     })
     .await?;
-    let fw = mesos.framework("drover").await?.context("framework drover")?;
-    let state = fw["completed_tasks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|t| t["id"] == task.as_str())
-        .map(|t| t["state"].clone());
-    assert_eq!(state, Some(json!("TASK_KILLED")), "the master saw the task killed");
+    eventually("the master to see the task killed", Duration::from_secs(30), || async {
+        let fw = mesos.framework("drover").await?.context("framework drover")?;
+        let killed = fw["completed_tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|t| t["id"] == task.as_str() && t["state"] == "TASK_KILLED");
+        Ok(killed.then_some(()))
+    })
+    .await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let j = job(&drover, "sleeper").await?;
     assert_eq!((j["successCount"].as_u64(), j["errorCount"].as_u64()), (Some(0), Some(0)), "{j}");

@@ -11,6 +11,11 @@
 //! - Every failure is an [`Error`]; an answer that lacks what the protocol
 //!   promises (a header, a `created` acknowledgement, ...) is
 //!   [`Error::Malformed`], never a panic.
+//! - `https://` endpoints speak TLS through rustls ([`TlsConfig`]: a CA
+//!   bundle or the system's trust store, a client certificate for mutual
+//!   TLS, a server name override); with [`Credentials`] the client logs in
+//!   (`Auth.Authenticate`) and every request carries the token, renewed
+//!   when etcd refuses it (see `auth`).
 //!
 //! The client holds one lazily (re)connecting gRPC channel: after etcd
 //! restarts, the next request reconnects. Unary requests are bounded by
@@ -24,7 +29,13 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
+mod auth;
+mod tls;
 pub mod txn;
+
+pub use auth::Credentials;
+use auth::{Session, Ticket};
+pub use tls::{TlsConfig, TlsIdentity};
 
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
 /// Generated from `proto/mvccpb/kv.proto` (etcd's package `mvccpb`).
@@ -65,6 +76,31 @@ pub enum Error {
         /// What was wrong with it.
         #[source]
         source: tonic::transport::Error,
+    },
+    /// The TLS settings cannot be used (a bad certificate or key, no
+    /// system trust store, ...).
+    #[error("invalid TLS settings for etcd endpoint `{endpoint}`")]
+    Tls {
+        /// The endpoint.
+        endpoint: String,
+        /// What was wrong.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// TLS settings were given for an endpoint that is not `https://`.
+    #[error("etcd endpoint `{endpoint}` is not https://, but TLS settings were given")]
+    TlsWithoutHttps {
+        /// The endpoint.
+        endpoint: String,
+    },
+    /// etcd refused the user name or password.
+    #[error("etcd refused the credentials of user `{user}`")]
+    AuthFailed {
+        /// The user.
+        user: String,
+        /// etcd's answer.
+        #[source]
+        status: tonic::Status,
     },
     /// etcd answered a request with an error status (or the transport
     /// failed, which tonic reports as a status too).
@@ -172,6 +208,11 @@ pub struct ClientConfig {
     /// connection under a quiet watch. etcd rejects pings more often than
     /// every 5 s (`--grpc-keepalive-min-time`).
     pub keepalive_interval: Duration,
+    /// TLS settings; only for `https://` endpoints, which use the system's
+    /// trust store when this is `None`.
+    pub tls: Option<TlsConfig>,
+    /// Log in as this user (etcd's `--auth`); `None`: no authentication.
+    pub credentials: Option<Credentials>,
 }
 
 impl ClientConfig {
@@ -182,6 +223,8 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(3),
             request_timeout: Duration::from_secs(5),
             keepalive_interval: Duration::from_secs(10),
+            tls: None,
+            credentials: None,
         }
     }
 }
@@ -191,6 +234,8 @@ impl ClientConfig {
 pub struct Client {
     channel: Channel,
     config: Arc<ClientConfig>,
+    /// The login, shared by clones (`None` without credentials).
+    session: Option<Arc<Session>>,
 }
 
 /// One key as read, and the store revision the read saw.
@@ -236,17 +281,27 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
 
 impl Client {
     /// A client whose connection opens on first use (and reopens after a
-    /// failure). Fails only on invalid endpoints.
+    /// failure), and which logs in on first use when it has credentials.
+    /// Fails only on invalid endpoints or TLS settings.
     pub fn connect_lazy(config: ClientConfig) -> Result<Client, Error> {
         let mut endpoints = Vec::with_capacity(config.endpoints.len());
         for raw in &config.endpoints {
-            let endpoint = Endpoint::from_shared(raw.clone())
+            let mut endpoint = Endpoint::from_shared(raw.clone())
                 .map_err(|source| Error::InvalidEndpoint { endpoint: raw.clone(), source })?
                 .connect_timeout(config.connect_timeout)
                 .tcp_nodelay(true)
                 .http2_keep_alive_interval(config.keepalive_interval)
                 .keep_alive_timeout(config.request_timeout)
                 .keep_alive_while_idle(false);
+            if endpoint.uri().scheme_str() == Some("https") {
+                let tls = config.tls.clone().unwrap_or_default();
+                endpoint = endpoint
+                    .tls_config(tls.to_tonic(config.connect_timeout))
+                    .map_err(|source| Error::Tls { endpoint: raw.clone(), source })?;
+            } else if config.tls.is_some() {
+                // tonic would silently connect in plain text.
+                return Err(Error::TlsWithoutHttps { endpoint: raw.clone() });
+            }
             endpoints.push(endpoint);
         }
         let channel = match endpoints.len() {
@@ -254,14 +309,22 @@ impl Client {
             1 => endpoints.remove(0).connect_lazy(),
             _ => Channel::balance_list(endpoints.into_iter()),
         };
-        Ok(Client { channel, config: Arc::new(config) })
+        let session = config.credentials.clone().map(|c| Arc::new(Session::new(c)));
+        Ok(Client { channel, config: Arc::new(config), session })
     }
 
-    /// A client, after checking that etcd answers (`Maintenance.Status`).
+    /// A client, after checking that etcd answers (`Maintenance.Status`)
+    /// and, with credentials, that it accepts them.
     pub async fn connect(config: ClientConfig) -> Result<Client, Error> {
         let client = Client::connect_lazy(config)?;
         client.status().await?;
         Ok(client)
+    }
+
+    /// Logs in now, if the client has credentials and has not yet (e.g. to
+    /// check them at startup); [`Error::AuthFailed`] for a wrong password.
+    pub async fn authenticate(&self) -> Result<(), Error> {
+        self.ticket().await.map(|_| ())
     }
 
     /// The configuration this client was made with.
@@ -269,7 +332,66 @@ impl Client {
         &self.config
     }
 
-    async fn unary<T>(
+    /// The token to send (none without credentials), logging in first if
+    /// needed.
+    async fn ticket(&self) -> Result<Ticket, Error> {
+        match &self.session {
+            Some(s) => s.ticket(&self.channel, self.config.request_timeout).await,
+            None => Ok(Ticket::default()),
+        }
+    }
+
+    /// Logs in again unless the token of generation `refused` was already
+    /// replaced; the ticket to retry with.
+    async fn renew(&self, refused: u64) -> Result<Ticket, Error> {
+        match &self.session {
+            Some(s) => s.renew(&self.channel, self.config.request_timeout, refused).await,
+            None => Ok(Ticket::default()),
+        }
+    }
+
+    /// Runs `attempt` with the current token; when etcd refuses the token,
+    /// logs in again (once) and runs it again.
+    async fn with_token<T, F>(&self, attempt: impl Fn(Ticket) -> F) -> Result<T, Error>
+    where
+        F: Future<Output = Result<T, Error>>,
+    {
+        if self.session.is_none() {
+            return attempt(Ticket::default()).await;
+        }
+        let ticket = self.ticket().await?;
+        match attempt(ticket.clone()).await {
+            Err(e) if auth::rejects_token(&e) => {
+                tracing::debug!(error = %e, "etcd refused the auth token.");
+                attempt(self.renew(ticket.generation).await?).await
+            }
+            r => r,
+        }
+    }
+
+    /// A unary request: bounded by the request timeout, and retried once
+    /// with a new token when etcd refuses the token.
+    async fn unary<M: Clone, T, F>(
+        &self,
+        op: &'static str,
+        message: M,
+        call: impl Fn(Channel, tonic::Request<M>) -> F,
+    ) -> Result<T, Error>
+    where
+        F: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        if self.session.is_none() {
+            let request = self.request(message, &Ticket::default());
+            return self.once(op, call(self.channel.clone(), request)).await;
+        }
+        self.with_token(|ticket| {
+            let request = self.request(message.clone(), &ticket);
+            self.once(op, call(self.channel.clone(), request))
+        })
+        .await
+    }
+
+    async fn once<T>(
         &self,
         op: &'static str,
         call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
@@ -282,16 +404,19 @@ impl Client {
         }
     }
 
-    fn request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
+    fn request<T>(&self, message: T, ticket: &Ticket) -> tonic::Request<T> {
+        let mut request = authorized(message, ticket);
         request.set_timeout(self.config.request_timeout);
         request
     }
 
     /// The answering member's status (a health check).
     pub async fn status(&self) -> Result<StatusResponse, Error> {
-        let mut c = MaintenanceClient::new(self.channel.clone());
-        let r = self.unary("Status", c.status(self.request(StatusRequest {}))).await?;
+        let r = self
+            .unary("Status", StatusRequest {}, |ch, r| async move {
+                MaintenanceClient::new(ch).status(r).await
+            })
+            .await?;
         if r.header.is_none() {
             return Err(Error::Malformed { op: "Status", what: "no header" });
         }
@@ -300,8 +425,9 @@ impl Client {
 
     /// A raw range request; the answer is checked to have a header.
     pub async fn range(&self, request: RangeRequest) -> Result<RangeResponse, Error> {
-        let mut c = KvClient::new(self.channel.clone());
-        let r = self.unary("Range", c.range(self.request(request))).await?;
+        let r = self
+            .unary("Range", request, |ch, r| async move { KvClient::new(ch).range(r).await })
+            .await?;
         if r.header.is_none() {
             return Err(Error::Malformed { op: "Range", what: "no header" });
         }
@@ -367,10 +493,11 @@ impl Client {
         value: impl Into<Vec<u8>>,
         lease: i64,
     ) -> Result<i64, Error> {
-        let mut c = KvClient::new(self.channel.clone());
         let request =
             PutRequest { key: key.into(), value: value.into(), lease, ..PutRequest::default() };
-        let r = self.unary("Put", c.put(self.request(request))).await?;
+        let r = self
+            .unary("Put", request, |ch, r| async move { KvClient::new(ch).put(r).await })
+            .await?;
         r.header.map(|h| h.revision).ok_or(Error::Malformed { op: "Put", what: "no header" })
     }
 
@@ -385,9 +512,12 @@ impl Client {
     }
 
     async fn delete_range(&self, key: Vec<u8>, range_end: Vec<u8>) -> Result<i64, Error> {
-        let mut c = KvClient::new(self.channel.clone());
         let request = DeleteRangeRequest { key, range_end, prev_kv: false };
-        let r = self.unary("DeleteRange", c.delete_range(self.request(request))).await?;
+        let r = self
+            .unary("DeleteRange", request, |ch, r| async move {
+                KvClient::new(ch).delete_range(r).await
+            })
+            .await?;
         if r.header.is_none() {
             return Err(Error::Malformed { op: "DeleteRange", what: "no header" });
         }
@@ -397,9 +527,10 @@ impl Client {
     /// Runs a transaction ([`txn`] builds its parts). The answer is checked
     /// to have a header and one response per operation of the branch taken.
     pub async fn txn(&self, request: TxnRequest) -> Result<TxnResponse, Error> {
-        let mut c = KvClient::new(self.channel.clone());
         let (success, failure) = (request.success.len(), request.failure.len());
-        let r = self.unary("Txn", c.txn(self.request(request))).await?;
+        let r = self
+            .unary("Txn", request, |ch, r| async move { KvClient::new(ch).txn(r).await })
+            .await?;
         if r.header.is_none() {
             return Err(Error::Malformed { op: "Txn", what: "no header" });
         }
@@ -415,17 +546,18 @@ impl Client {
 
     /// Compacts history up to `revision`.
     pub async fn compact(&self, revision: i64) -> Result<(), Error> {
-        let mut c = KvClient::new(self.channel.clone());
         let request = CompactionRequest { revision, physical: true };
-        self.unary("Compact", c.compact(self.request(request))).await?;
+        self.unary("Compact", request, |ch, r| async move { KvClient::new(ch).compact(r).await })
+            .await?;
         Ok(())
     }
 
     /// Grants a lease of `ttl` seconds.
     pub async fn lease_grant(&self, ttl: i64) -> Result<Lease, Error> {
-        let mut c = LeaseClient::new(self.channel.clone());
         let r = self
-            .unary("LeaseGrant", c.lease_grant(self.request(LeaseGrantRequest { ttl, id: 0 })))
+            .unary("LeaseGrant", LeaseGrantRequest { ttl, id: 0 }, |ch, r| async move {
+                LeaseClient::new(ch).lease_grant(r).await
+            })
             .await?;
         if !r.error.is_empty() {
             return Err(Error::Refused { op: "LeaseGrant", message: r.error });
@@ -439,9 +571,10 @@ impl Client {
     /// Revokes a lease (its keys are deleted). A lease that is already gone
     /// is [`Error::LeaseExpired`].
     pub async fn lease_revoke(&self, id: i64) -> Result<(), Error> {
-        let mut c = LeaseClient::new(self.channel.clone());
         match self
-            .unary("LeaseRevoke", c.lease_revoke(self.request(LeaseRevokeRequest { id })))
+            .unary("LeaseRevoke", LeaseRevokeRequest { id }, |ch, r| async move {
+                LeaseClient::new(ch).lease_revoke(r).await
+            })
             .await
         {
             Ok(_) => Ok(()),
@@ -454,9 +587,12 @@ impl Client {
 
     /// The remaining TTL of a lease in seconds, or `None` if it is gone.
     pub async fn lease_time_to_live(&self, id: i64) -> Result<Option<i64>, Error> {
-        let mut c = LeaseClient::new(self.channel.clone());
         let request = LeaseTimeToLiveRequest { id, keys: false };
-        let r = self.unary("LeaseTimeToLive", c.lease_time_to_live(self.request(request))).await;
+        let r = self
+            .unary("LeaseTimeToLive", request, |ch, r| async move {
+                LeaseClient::new(ch).lease_time_to_live(r).await
+            })
+            .await;
         match r {
             Ok(r) if r.ttl < 0 => Ok(None),
             Ok(r) => Ok(Some(r.ttl)),
@@ -468,18 +604,30 @@ impl Client {
     /// Opens a keep-alive stream for lease `id`, refreshing the lease once
     /// (etcd answers a stream only once it has a request).
     pub async fn lease_keep_alive(&self, id: i64) -> Result<KeepAlive, Error> {
+        self.with_token(|ticket| self.open_keep_alive(id, ticket)).await
+    }
+
+    async fn open_keep_alive(&self, id: i64, ticket: Ticket) -> Result<KeepAlive, Error> {
         let op = "LeaseKeepAlive";
         let mut c = LeaseClient::new(self.channel.clone());
         // One request in flight at a time; 4 is slack, not a queue.
         let (tx, rx) = mpsc::channel(4);
         tx.try_send(LeaseKeepAliveRequest { id }).map_err(|_| Error::StreamClosed { op })?;
         let timeout = self.config.request_timeout;
-        let call = c.lease_keep_alive(ReceiverStream::new(rx));
+        let call = c.lease_keep_alive(authorized(ReceiverStream::new(rx), &ticket));
         let responses = match tokio::time::timeout(timeout, call).await {
             Ok(r) => r.map_err(rpc(op))?.into_inner(),
             Err(_) => return Err(Error::Timeout { op, timeout }),
         };
-        let mut keep_alive = KeepAlive { id, tx, responses, timeout, ttl: 0 };
+        let mut keep_alive = KeepAlive {
+            client: self.clone(),
+            generation: ticket.generation,
+            id,
+            tx,
+            responses,
+            timeout,
+            ttl: 0,
+        };
         keep_alive.ttl = keep_alive.receive().await?;
         Ok(keep_alive)
     }
@@ -487,16 +635,24 @@ impl Client {
     /// Opens a watch. `create` says what to watch (use [`watch_prefix`] for
     /// a prefix); the call returns once etcd confirmed the watch.
     pub async fn watch(&self, create: WatchCreateRequest) -> Result<WatchStream, Error> {
+        self.with_token(|ticket| self.open_watch(create.clone(), ticket)).await
+    }
+
+    async fn open_watch(
+        &self,
+        create: WatchCreateRequest,
+        ticket: Ticket,
+    ) -> Result<WatchStream, Error> {
         let mut c = WatchClient::new(self.channel.clone());
         // The request side carries only the create (and a cancel): 4 is slack.
         let (tx, rx) = mpsc::channel(4);
         let start = create.start_revision;
         let request = WatchRequest {
-            request_union: Some(watch_request::RequestUnion::CreateRequest(create)),
+            request_union: Some(watch_request::RequestUnion::CreateRequest(create.clone())),
         };
         tx.try_send(request).map_err(|_| Error::StreamClosed { op: "Watch" })?;
         let timeout = self.config.request_timeout;
-        let call = c.watch(ReceiverStream::new(rx));
+        let call = c.watch(authorized(ReceiverStream::new(rx), &ticket));
         let mut responses = match tokio::time::timeout(timeout, call).await {
             Ok(r) => r.map_err(rpc("Watch"))?.into_inner(),
             Err(_) => return Err(Error::Timeout { op: "Watch", timeout }),
@@ -511,12 +667,22 @@ impl Client {
         if !first.created {
             return Err(Error::Malformed { op: "Watch", what: "first answer is not `created`" });
         }
+        // "From now" is from just after the revision etcd created it at.
+        let next_revision = match (start, &first.header) {
+            (0, Some(h)) => h.revision + 1,
+            _ => start,
+        };
         let mut stream = WatchStream {
             _requests: tx,
             responses,
             watch_id: first.watch_id,
             start,
             pending: None,
+            client: self.clone(),
+            create,
+            generation: ticket.generation,
+            next_revision,
+            reopened: false,
         };
         // etcd may put events in the `created` answer too (it does not today).
         if !first.events.is_empty() {
@@ -524,6 +690,15 @@ impl Client {
         }
         Ok(stream)
     }
+}
+
+/// `message` as a request carrying the ticket's token (if any).
+fn authorized<T>(message: T, ticket: &Ticket) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Some(token) = &ticket.token {
+        request.metadata_mut().insert(auth::TOKEN_KEY, token.clone());
+    }
+    request
 }
 
 /// A watch request for every key under `prefix`, from `start_revision`
@@ -550,9 +725,13 @@ fn canceled(r: &WatchResponse, start: i64) -> Error {
     }
 }
 
-/// The keep-alive stream of one lease.
+/// The keep-alive stream of one lease. When etcd refuses its token, it logs
+/// in again and re-opens the stream.
 #[derive(Debug)]
 pub struct KeepAlive {
+    client: Client,
+    /// The generation of the token the stream was opened with.
+    generation: u64,
     id: i64,
     tx: mpsc::Sender<LeaseKeepAliveRequest>,
     responses: tonic::Streaming<LeaseKeepAliveResponse>,
@@ -574,6 +753,20 @@ impl KeepAlive {
     /// Refreshes the lease once; returns its new TTL in seconds.
     /// [`Error::LeaseExpired`] when the lease is gone.
     pub async fn keep_alive(&mut self) -> Result<i64, Error> {
+        match self.refresh().await {
+            Err(e) if auth::rejects_token(&e) && self.client.session.is_some() => {
+                tracing::debug!(error = %e, "etcd refused the auth token of a keep-alive stream.");
+                let client = self.client.clone();
+                let ticket = client.renew(self.generation).await?;
+                // Opening refreshes the lease once.
+                *self = client.open_keep_alive(self.id, ticket).await?;
+                Ok(self.ttl)
+            }
+            r => r,
+        }
+    }
+
+    async fn refresh(&mut self) -> Result<i64, Error> {
         self.tx
             .send(LeaseKeepAliveRequest { id: self.id })
             .await
@@ -608,7 +801,8 @@ pub struct WatchBatch {
     pub events: Vec<Event>,
 }
 
-/// An open watch.
+/// An open watch. When etcd refuses its token, it logs in again and
+/// re-opens the watch just after the last event it delivered.
 #[derive(Debug)]
 pub struct WatchStream {
     /// Kept open: closing the request side would end the watch.
@@ -617,6 +811,15 @@ pub struct WatchStream {
     watch_id: i64,
     start: i64,
     pending: Option<WatchResponse>,
+    client: Client,
+    /// What was asked, to re-open.
+    create: WatchCreateRequest,
+    /// The generation of the token the stream was opened with.
+    generation: u64,
+    /// Where a re-opened watch starts: just after the last delivered event.
+    next_revision: i64,
+    /// Re-opened and nothing delivered since: a second refusal is an error.
+    reopened: bool,
 }
 
 impl WatchStream {
@@ -629,6 +832,38 @@ impl WatchStream {
     /// [`Error::StreamClosed`], a canceled one [`Error::Compacted`] or
     /// [`Error::WatchCanceled`].
     pub async fn next(&mut self) -> Result<WatchBatch, Error> {
+        loop {
+            match self.receive().await {
+                Ok(batch) => {
+                    self.reopened = false;
+                    if let Some(kv) = batch.events.last().and_then(|e| e.kv.as_ref()) {
+                        self.next_revision = kv.mod_revision + 1;
+                    }
+                    return Ok(batch);
+                }
+                Err(e)
+                    if !self.reopened
+                        && self.client.session.is_some()
+                        && auth::rejects_token(&e) =>
+                {
+                    tracing::debug!(error = %e, "etcd refused the auth token of a watch.");
+                    let client = self.client.clone();
+                    let ticket = client.renew(self.generation).await?;
+                    let create = WatchCreateRequest {
+                        start_revision: self.next_revision,
+                        ..self.create.clone()
+                    };
+                    let mut stream = client.open_watch(create, ticket).await?;
+                    stream.create = self.create.clone();
+                    stream.reopened = true;
+                    *self = stream;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn receive(&mut self) -> Result<WatchBatch, Error> {
         loop {
             let r = match self.pending.take() {
                 Some(r) => r,

@@ -7,13 +7,22 @@
 //! master = "http://mesos.example:5050"
 //! listen = "0.0.0.0:8080"
 //! decline_offer_duration_secs = 120
+//! etcd = ["https://etcd-1:2379", "https://etcd-2:2379"]
+//! etcd_ca_file = "/etc/drover/etcd-ca.pem"
+//! etcd_user = "drover"
+//! etcd_password_file = "/etc/drover/etcd-password"
 //! ```
+//!
+//! The etcd password is read from a file (`--etcd-password-file`) or the
+//! environment ([`ETCD_PASSWORD_ENV`]), never from a flag, which `ps` would
+//! show.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use etcd_api::{Credentials, TlsConfig, TlsIdentity};
 use mesos_wire::ContentType;
 use sched_core::scheduler::CoreConfig;
 use serde::Deserialize;
@@ -86,6 +95,29 @@ pub(crate) struct ServeArgs {
     /// Seconds a leader's etcd lease lives without a keep-alive [default: 10].
     #[arg(long)]
     pub(crate) leader_ttl_secs: Option<u64>,
+    /// PEM CA bundle that verifies etcd's certificate (https:// endpoints)
+    /// [default: the system's trust store].
+    #[arg(long)]
+    pub(crate) etcd_ca_file: Option<PathBuf>,
+    /// PEM client certificate for etcd's `--client-cert-auth` (with
+    /// --etcd-key-file).
+    #[arg(long)]
+    pub(crate) etcd_cert_file: Option<PathBuf>,
+    /// PEM private key of --etcd-cert-file.
+    #[arg(long)]
+    pub(crate) etcd_key_file: Option<PathBuf>,
+    /// The name etcd's certificate must carry [default: the endpoint's
+    /// host], e.g. for IP endpoints whose certificate names a DNS name.
+    #[arg(long)]
+    pub(crate) etcd_tls_server_name: Option<String>,
+    /// etcd user to log in as (etcd `--auth`); the password comes from
+    /// --etcd-password-file or $DROVER_ETCD_PASSWORD.
+    #[arg(long)]
+    pub(crate) etcd_user: Option<String>,
+    /// File holding the etcd user's password (a trailing newline is
+    /// ignored).
+    #[arg(long)]
+    pub(crate) etcd_password_file: Option<PathBuf>,
     /// Directory of the embedded on-disk store (single node, no etcd).
     #[arg(long)]
     pub(crate) data_dir: Option<PathBuf>,
@@ -119,8 +151,15 @@ pub(crate) enum StoreConfig {
         prefix: String,
         /// The leader lease's time to live.
         leader_ttl: Duration,
+        /// TLS settings (only with `https://` endpoints).
+        tls: Option<TlsConfig>,
+        /// The user to log in as, and its password.
+        credentials: Option<Credentials>,
     },
 }
+
+/// The variable that may hold the etcd password (see `--etcd-user`).
+pub(crate) const ETCD_PASSWORD_ENV: &str = "DROVER_ETCD_PASSWORD";
 
 macro_rules! merge {
     ($flags:ident, $file:ident, $($field:ident),*) => {
@@ -140,9 +179,101 @@ fn default_executor_path() -> String {
         .unwrap_or_else(|| "drover-executor".to_owned())
 }
 
+fn read(path: &Path, flag: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading --{flag} {}", path.display()))
+}
+
+/// Reads a PEM file and checks it holds a block whose label ends in `label`.
+fn read_pem(path: &Path, flag: &str, label: &str) -> anyhow::Result<Vec<u8>> {
+    let pem = read(path, flag)?;
+    let text = String::from_utf8_lossy(&pem);
+    let found = text.lines().any(|l| {
+        l.strip_prefix("-----BEGIN ")
+            .and_then(|l| l.strip_suffix("-----"))
+            .is_some_and(|l| l.ends_with(label))
+    });
+    anyhow::ensure!(found, "--{flag} {} holds no PEM {}", path.display(), label.to_lowercase());
+    Ok(pem)
+}
+
 impl ServeArgs {
     /// Applies the config file (if any) under the flags and fills defaults.
-    pub(crate) fn resolve(mut self) -> anyhow::Result<ServeConfig> {
+    pub(crate) fn resolve(self) -> anyhow::Result<ServeConfig> {
+        self.resolve_with_env(std::env::var(ETCD_PASSWORD_ENV).ok())
+    }
+
+    /// The etcd TLS settings and credentials the flags ask for, with their
+    /// files read and checked.
+    fn etcd_security(
+        &self,
+        endpoints: &[String],
+        env_password: Option<String>,
+    ) -> anyhow::Result<(Option<TlsConfig>, Option<Credentials>)> {
+        let tls_flag = [
+            (self.etcd_ca_file.is_some(), "etcd-ca-file"),
+            (self.etcd_cert_file.is_some(), "etcd-cert-file"),
+            (self.etcd_key_file.is_some(), "etcd-key-file"),
+            (self.etcd_tls_server_name.is_some(), "etcd-tls-server-name"),
+        ]
+        .into_iter()
+        .find_map(|(set, flag)| set.then_some(flag));
+        let tls = match tls_flag {
+            None => None,
+            Some(flag) => {
+                if let Some(plain) = endpoints.iter().find(|e| !e.starts_with("https://")) {
+                    anyhow::bail!(
+                        "--{flag} needs https:// etcd endpoints, but `{plain}` is not https://"
+                    );
+                }
+                let identity = match (&self.etcd_cert_file, &self.etcd_key_file) {
+                    (Some(cert), Some(key)) => Some(TlsIdentity {
+                        cert_pem: read_pem(cert, "etcd-cert-file", "CERTIFICATE")?,
+                        key_pem: read_pem(key, "etcd-key-file", "PRIVATE KEY")?,
+                    }),
+                    (None, None) => None,
+                    _ => anyhow::bail!(
+                        "--etcd-cert-file and --etcd-key-file go together: give both or neither"
+                    ),
+                };
+                let ca_pem = match &self.etcd_ca_file {
+                    Some(ca) => Some(read_pem(ca, "etcd-ca-file", "CERTIFICATE")?),
+                    None => None,
+                };
+                Some(TlsConfig { ca_pem, identity, server_name: self.etcd_tls_server_name.clone() })
+            }
+        };
+        if self.etcd_user.is_none() && self.etcd_password_file.is_some() {
+            anyhow::bail!("--etcd-password-file needs --etcd-user");
+        }
+        let password = match &self.etcd_password_file {
+            Some(path) => {
+                let raw = read(path, "etcd-password-file")?;
+                let text = String::from_utf8(raw).map_err(|_| {
+                    anyhow::anyhow!("--etcd-password-file {} is not UTF-8", path.display())
+                })?;
+                let password = text.trim_end_matches(['\n', '\r']);
+                anyhow::ensure!(
+                    !password.is_empty(),
+                    "--etcd-password-file {} is empty",
+                    path.display()
+                );
+                Some(password.to_owned())
+            }
+            None => env_password.filter(|p| !p.is_empty()),
+        };
+        let credentials = match (&self.etcd_user, password) {
+            (Some(user), Some(password)) => Some(Credentials::new(user.clone(), password)),
+            (Some(_), None) => anyhow::bail!(
+                "--etcd-user needs a password: --etcd-password-file FILE or ${ETCD_PASSWORD_ENV}"
+            ),
+            // A password in the environment alone is not used.
+            (None, _) => None,
+        };
+        Ok((tls, credentials))
+    }
+
+    /// [`ServeArgs::resolve`], with the value of [`ETCD_PASSWORD_ENV`].
+    fn resolve_with_env(mut self, env_password: Option<String>) -> anyhow::Result<ServeConfig> {
         if let Some(path) = self.config.clone() {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
@@ -169,6 +300,12 @@ impl ServeArgs {
                 etcd,
                 etcd_prefix,
                 leader_ttl_secs,
+                etcd_ca_file,
+                etcd_cert_file,
+                etcd_key_file,
+                etcd_tls_server_name,
+                etcd_user,
+                etcd_password_file,
                 data_dir,
                 advertise_address
             );
@@ -182,11 +319,16 @@ impl ServeArgs {
             .parse()
             .map_err(|e: String| anyhow::anyhow!(e))?;
         let store = match (self.etcd.take(), self.data_dir.take(), self.in_memory) {
-            (Some(endpoints), None, false) if !endpoints.is_empty() => StoreConfig::Etcd {
-                endpoints,
-                prefix: self.etcd_prefix.take().unwrap_or_else(|| "/drover".to_owned()),
-                leader_ttl: Duration::from_secs(self.leader_ttl_secs.unwrap_or(10).max(1)),
-            },
+            (Some(endpoints), None, false) if !endpoints.is_empty() => {
+                let (tls, credentials) = self.etcd_security(&endpoints, env_password)?;
+                StoreConfig::Etcd {
+                    endpoints,
+                    prefix: self.etcd_prefix.take().unwrap_or_else(|| "/drover".to_owned()),
+                    leader_ttl: Duration::from_secs(self.leader_ttl_secs.unwrap_or(10).max(1)),
+                    tls,
+                    credentials,
+                }
+            }
             (None, Some(dir), false) => StoreConfig::Embedded(dir),
             (None, None, true) => StoreConfig::Memory,
             (None, None, false) => anyhow::bail!(
@@ -196,6 +338,19 @@ impl ServeArgs {
                 "--etcd, --data-dir and --in-memory are alternatives: give exactly one"
             ),
         };
+        let etcd_only = [
+            (self.etcd_ca_file.is_some(), "etcd-ca-file"),
+            (self.etcd_cert_file.is_some(), "etcd-cert-file"),
+            (self.etcd_key_file.is_some(), "etcd-key-file"),
+            (self.etcd_tls_server_name.is_some(), "etcd-tls-server-name"),
+            (self.etcd_user.is_some(), "etcd-user"),
+            (self.etcd_password_file.is_some(), "etcd-password-file"),
+        ];
+        if !matches!(store, StoreConfig::Etcd { .. })
+            && let Some((_, flag)) = etcd_only.iter().find(|(set, _)| *set)
+        {
+            anyhow::bail!("--{flag} needs --etcd");
+        }
         let mut core =
             CoreConfig { kill_unknown_tasks: self.kill_unknown_tasks, ..CoreConfig::default() };
         if let Some(s) = self.decline_offer_duration_secs {
@@ -316,11 +471,162 @@ mod tests {
                 endpoints: vec!["http://127.0.0.1:2379".into(), "http://127.0.0.1:2380".into()],
                 prefix: "/drover".into(),
                 leader_ttl: Duration::from_secs(3),
+                tls: None,
+                credentials: None,
             }
         );
         let disk = ServeArgs { data_dir: Some("/var/lib/drover".into()), ..Default::default() }
             .resolve()
             .unwrap();
         assert_eq!(disk.store, StoreConfig::Embedded("/var/lib/drover".into()));
+    }
+
+    /// A directory of this test's own, removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let dir =
+                std::env::temp_dir().join(format!("drover-config-{name}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+
+        fn file(&self, name: &str, text: &str) -> PathBuf {
+            let path = self.0.join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+
+    fn over_https() -> ServeArgs {
+        ServeArgs { etcd: Some(vec!["https://10.0.0.1:2379".into()]), ..Default::default() }
+    }
+
+    fn etcd_settings(c: &ServeConfig) -> (Option<TlsConfig>, Option<Credentials>) {
+        match &c.store {
+            StoreConfig::Etcd { tls, credentials, .. } => (tls.clone(), credentials.clone()),
+            other => panic!("not etcd: {other:?}"),
+        }
+    }
+
+    fn error(args: ServeArgs) -> String {
+        format!("{:#}", args.resolve_with_env(None).unwrap_err())
+    }
+
+    #[test]
+    fn etcd_tls_and_login_come_from_files() {
+        let dir = Scratch::new("etcd-files");
+        let args = ServeArgs {
+            etcd_ca_file: Some(dir.file("ca.pem", CERT)),
+            etcd_cert_file: Some(dir.file("client.pem", CERT)),
+            etcd_key_file: Some(dir.file("client-key.pem", KEY)),
+            etcd_tls_server_name: Some("etcd.internal".into()),
+            etcd_user: Some("drover".into()),
+            etcd_password_file: Some(dir.file("password", "correct-horse\n")),
+            ..over_https()
+        };
+        let c = args.resolve_with_env(Some("from-the-environment".into())).unwrap();
+        let (tls, credentials) = etcd_settings(&c);
+        let tls = tls.expect("tls");
+        assert_eq!(tls.ca_pem.as_deref(), Some(CERT.as_bytes()));
+        let identity = tls.identity.expect("client certificate");
+        assert_eq!(
+            (identity.cert_pem.as_slice(), identity.key_pem.as_slice()),
+            (CERT.as_bytes(), KEY.as_bytes())
+        );
+        assert_eq!(tls.server_name.as_deref(), Some("etcd.internal"));
+        // The file beats the environment; its trailing newline is not part of it.
+        assert_eq!(credentials, Some(Credentials::new("drover", "correct-horse")));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("correct-horse") && !shown.contains("MIIE"), "{shown}");
+    }
+
+    #[test]
+    fn the_etcd_password_may_come_from_the_environment_only_with_a_user() {
+        let args = ServeArgs { etcd_user: Some("drover".into()), ..over_https() };
+        let c = args.resolve_with_env(Some("from-env".into())).unwrap();
+        assert_eq!(etcd_settings(&c), (None, Some(Credentials::new("drover", "from-env"))));
+        let c = over_https().resolve_with_env(Some("from-env".into())).unwrap();
+        assert_eq!(etcd_settings(&c), (None, None));
+        let e = error(ServeArgs { etcd_user: Some("drover".into()), ..over_https() });
+        assert!(e.contains("--etcd-user needs a password"), "{e}");
+        assert!(e.contains("DROVER_ETCD_PASSWORD"), "{e}");
+    }
+
+    #[test]
+    fn etcd_settings_come_from_the_config_file_too() {
+        let dir = Scratch::new("etcd-toml");
+        let ca = dir.file("ca.pem", CERT);
+        let password = dir.file("password", "pw-in-a-file\r\n");
+        let toml = format!(
+            "etcd = [\"https://etcd:2379\"]\netcd_ca_file = {ca:?}\netcd_user = \"drover\"\n\
+             etcd_password_file = {password:?}\netcd_tls_server_name = \"etcd.internal\"\n"
+        );
+        let config = dir.file("drover.toml", &toml);
+        let args = ServeArgs { config: Some(config), ..Default::default() };
+        let (tls, credentials) = etcd_settings(&args.resolve_with_env(None).unwrap());
+        let tls = tls.expect("tls");
+        assert_eq!(tls.ca_pem.as_deref(), Some(CERT.as_bytes()));
+        assert_eq!(tls.server_name.as_deref(), Some("etcd.internal"));
+        assert_eq!(credentials, Some(Credentials::new("drover", "pw-in-a-file")));
+    }
+
+    #[test]
+    fn bad_etcd_security_settings_are_clear_errors() {
+        let dir = Scratch::new("etcd-errors");
+        let cert = dir.file("client.pem", CERT);
+        let e = error(ServeArgs { etcd_cert_file: Some(cert.clone()), ..over_https() });
+        assert_eq!(e, "--etcd-cert-file and --etcd-key-file go together: give both or neither");
+
+        let plain = ServeArgs {
+            etcd: Some(vec!["https://a:2379".into(), "http://b:2379".into()]),
+            etcd_ca_file: Some(cert.clone()),
+            ..Default::default()
+        };
+        assert_eq!(
+            error(plain),
+            "--etcd-ca-file needs https:// etcd endpoints, but `http://b:2379` is not https://"
+        );
+
+        let missing = dir.0.join("missing.pem");
+        let e = error(ServeArgs { etcd_ca_file: Some(missing.clone()), ..over_https() });
+        assert!(e.starts_with(&format!("reading --etcd-ca-file {}: ", missing.display())), "{e}");
+
+        let not_pem = dir.file("ca.txt", "hello");
+        let e = error(ServeArgs { etcd_ca_file: Some(not_pem.clone()), ..over_https() });
+        assert_eq!(e, format!("--etcd-ca-file {} holds no PEM certificate", not_pem.display()));
+
+        let key_as_cert = ServeArgs {
+            etcd_cert_file: Some(cert.clone()),
+            etcd_key_file: Some(cert.clone()),
+            ..over_https()
+        };
+        let e = error(key_as_cert);
+        assert_eq!(e, format!("--etcd-key-file {} holds no PEM private key", cert.display()));
+
+        let empty = dir.file("empty", "\n");
+        let args = ServeArgs {
+            etcd_user: Some("drover".into()),
+            etcd_password_file: Some(empty.clone()),
+            ..over_https()
+        };
+        assert_eq!(error(args), format!("--etcd-password-file {} is empty", empty.display()));
+
+        let no_user = ServeArgs { etcd_password_file: Some(empty), ..over_https() };
+        assert_eq!(error(no_user), "--etcd-password-file needs --etcd-user");
+
+        let memory =
+            ServeArgs { in_memory: true, etcd_user: Some("drover".into()), ..Default::default() };
+        assert_eq!(error(memory), "--etcd-user needs --etcd");
     }
 }

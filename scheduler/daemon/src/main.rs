@@ -1,10 +1,14 @@
-//! `drover`: the scheduler daemon (`drover serve`) and the one-command
-//! development cluster (`drover dev`).
+//! `drover`: the scheduler daemon (`drover serve`), the one-command
+//! development cluster (`drover dev`) and the client commands that operate
+//! a running Drover through its REST API (`drover jobs`, see [`cli`]).
 
+mod cli;
 mod config;
 mod dev;
 mod mesos_adapter;
 mod serve;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +26,9 @@ enum Cmd {
     Serve(Box<config::ServeArgs>),
     /// Start a real local Mesos cluster and Drover against it, until Ctrl-C.
     Dev(dev::DevArgs),
+    /// Operate Chronos-style jobs: list, show, add, run, kill, delete, history.
+    #[command(alias = "job")]
+    Jobs(cli::jobs::JobsArgs),
 }
 
 fn init_tracing() {
@@ -36,16 +43,21 @@ fn init_tracing() {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    init_tracing();
-    match cli.command {
+async fn main() -> anyhow::Result<ExitCode> {
+    match Cli::parse().command {
         Cmd::Serve(args) => {
+            init_tracing();
             let config = (*args).resolve()?;
-            serve::run(config, shutdown_signal()).await
+            serve::run(config, shutdown_signal()).await?;
         }
-        Cmd::Dev(args) => dev::run(args).await,
+        Cmd::Dev(args) => {
+            init_tracing();
+            dev::run(args).await?;
+        }
+        // Client commands report their own errors, without a debug dump.
+        Cmd::Jobs(args) => return Ok(cli::finish(cli::jobs::run(args).await)),
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Resolves on SIGINT or SIGTERM.

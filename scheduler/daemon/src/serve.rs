@@ -97,9 +97,20 @@ pub(crate) async fn run(
                 .with_context(|| format!("opening the store in {}", dir.display()))?;
             serve(Arc::new(store), None, config, shutdown).await
         }
-        StoreConfig::Etcd { endpoints, prefix, leader_ttl } => {
-            let client = etcd_api::Client::connect_lazy(etcd_api::ClientConfig::new(endpoints))
-                .context("--etcd")?;
+        StoreConfig::Etcd { endpoints, prefix, leader_ttl, tls, credentials } => {
+            let mut etcd = etcd_api::ClientConfig::new(endpoints);
+            etcd.tls = tls;
+            etcd.credentials = credentials;
+            let client = etcd_api::Client::connect_lazy(etcd).context("--etcd")?;
+            // A wrong password stops the start; an unreachable etcd does not
+            // (the client keeps trying).
+            match client.authenticate().await {
+                Err(e @ etcd_api::Error::AuthFailed { .. }) => {
+                    return Err(e).context("checking the etcd login (--etcd-user)");
+                }
+                Err(e) => tracing::warn!(error = %e, "Cannot log in to etcd yet; retrying later."),
+                Ok(()) => {}
+            }
             let store = EtcdStore::new(
                 client.clone(),
                 EtcdStoreConfig { prefix, ..EtcdStoreConfig::default() },

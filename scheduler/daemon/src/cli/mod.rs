@@ -1,0 +1,67 @@
+//! Drover's client commands (`drover jobs ...`): operator commands that talk
+//! to a running Drover's REST API.
+//!
+//! Every client command takes the same [`ClientArgs`] (`--url`, `-o`), talks
+//! through one [`http::Client`] and reports a failure the same way
+//! ([`finish`]): `error: <what went wrong>` on stderr (the API's own message
+//! when it answered with an error) and exit status 1. What commands print is
+//! computed by pure functions ([`format`], and a `render_*` function per
+//! command) so that it can be tested without a server.
+
+pub(crate) mod format;
+pub(crate) mod http;
+pub(crate) mod jobs;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+/// The API a client command talks to when neither `--url` nor
+/// `DROVER_URL` says otherwise (`drover dev`'s default).
+pub(crate) const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+
+/// Options every client command accepts, before or after its subcommand.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ClientArgs {
+    /// Drover's API, e.g. http://drover.example:8080 (any instance: standbys
+    /// forward to the leader).
+    #[arg(long, env = "DROVER_URL", default_value = DEFAULT_URL, global = true)]
+    pub(crate) url: String,
+    /// Output format: `table` for people, or `json`, the API's JSON as
+    /// returned, indented (changes print nothing: the API answers them
+    /// without a body).
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Table, global = true)]
+    pub(crate) output: Output,
+}
+
+/// The output format of a client command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Output {
+    /// Aligned tables and key/value blocks.
+    Table,
+    /// The API's JSON, indented.
+    Json,
+}
+
+/// Writes `text` to stdout. A reader that went away (`drover jobs list |
+/// head -1`) is not an error.
+pub(crate) fn emit(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write to stdout"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The exit status of a client command: 0, or 1 after printing
+/// `error: <message>` (with its causes, never a debug dump) on stderr.
+pub(crate) fn finish(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
