@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs every Drover test, on a fresh machine or a used one:
 #   1. installs the Debian packages that are missing (apt-get, as root), Docker's
-#      (`docker.io`, `busybox-static`) included;
+#      (`docker.io`, `busybox-static`) included, and the browser test's `chromium`
+#      with playwright-core (`npm ci` in integration/e2e/browser);
 #   2. starts a private Docker engine under the scratch dir (no bridge, no
 #      iptables, vfs storage; integration/docker-test-env.sh), exports its
 #      DOCKER_HOST and builds the local test image drover-test/busybox:latest;
 #   3. fetches and builds the real Mesos 1.11 harness (integration/mesos-local);
 #   4. checks formatting and clippy;
-#   5. builds the binaries and runs the whole workspace's tests: unit, property,
+#   5. builds the binaries, fuzzes the parsers for 60 s per target
+#      (integration/fuzz.sh) and runs the whole workspace's tests: unit, property,
 #      golden, the Docker tier against that engine, and the end-to-end tier
 #      against real Mesos masters and agents, which the tests start and stop
 #      themselves;
@@ -51,6 +53,21 @@ integration/docker-test-env.sh install
 if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client
 fi
+# The web UI's browser test (integration/e2e/tests/ui.rs): Debian's chromium, driven
+# headless by playwright-core (which downloads no browser) on Node.js 20 or later.
+browser_pkgs=()
+command -v chromium >/dev/null || browser_pkgs+=(chromium)
+command -v node >/dev/null || browser_pkgs+=(nodejs)
+command -v npm >/dev/null || browser_pkgs+=(npm)
+if ((${#browser_pkgs[@]})); then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${browser_pkgs[@]}"
+fi
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 20 ? 1 : 0)' ||
+  { echo "playwright-core needs Node.js 20 or later; found $(node --version)" >&2; exit 1; }
+# playwright-core as locked in package-lock.json; installed again when the lock changes.
+if ! cmp -s integration/e2e/browser/package-lock.json integration/e2e/browser/node_modules/.drover-lock; then
+  (cd integration/e2e/browser && npm ci --no-audit --no-fund && cp package-lock.json node_modules/.drover-lock)
+fi
 
 step "start a private Docker engine"
 eval "$(integration/docker-test-env.sh start "$scratch/docker")"
@@ -84,6 +101,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "build"
 cargo build --workspace --bins --locked
 export DROVER_BIN_DIR=$root/target/debug
+
+# A fixed time budget per fuzz target (issue 8); a crash fails the run. Skipped
+# only when arguments pick some tests (a developer's filtered run).
+if (($# == 0)); then
+  step "fuzz the parsers (${DROVER_FUZZ_SECONDS:-60} s per target)"
+  integration/fuzz.sh "${DROVER_FUZZ_SECONDS:-60}"
+fi
 
 step "test"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -11,12 +11,17 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use exec_runtime::DockerConfig;
+use mesos_http::Authorization;
 use mesos_http::executor::ExecutorClientConfig;
 use mesos_wire::executor::ExecutorConfig;
 use mesos_wire::{ContentType, DEFAULT_MAX_RECORD_LEN, Endpoint};
 
 use crate::ExecutorError;
 use crate::duration::parse_duration;
+
+/// The variable that holds the executor's authentication token, when the
+/// agent requires executors to authenticate.
+pub const TOKEN_ENV: &str = "MESOS_EXECUTOR_AUTHENTICATION_TOKEN";
 
 /// The executor API path below an agent's (libprocess) id.
 const EXECUTOR_API: &str = "/api/v1/executor";
@@ -40,8 +45,9 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// `MESOS_SANDBOX`, else `MESOS_DIRECTORY`, else `.`.
     pub sandbox: PathBuf,
-    /// `Bearer <MESOS_EXECUTOR_AUTHENTICATION_TOKEN>`.
-    pub authorization: Option<String>,
+    /// `Bearer <MESOS_EXECUTOR_AUTHENTICATION_TOKEN>`, sent on every call to
+    /// the agent; its `Debug` does not show the token.
+    pub authorization: Option<Authorization>,
     /// `DROVER_EXECUTOR_CONTENT_TYPE`.
     pub content_type: ContentType,
     /// The `PATH` given to tasks (the executor's own).
@@ -145,9 +151,13 @@ impl Settings {
                 Duration::from_secs(5),
             )?,
             sandbox: PathBuf::from(sandbox),
-            authorization: get("MESOS_EXECUTOR_AUTHENTICATION_TOKEN")
-                .filter(|t| !t.is_empty())
-                .map(|t| format!("Bearer {t}")),
+            authorization: match get(TOKEN_ENV).filter(|t| !t.is_empty()) {
+                None => None,
+                Some(token) => Some(
+                    Authorization::bearer(&token)
+                        .map_err(|_| ExecutorError::InvalidSecretEnv(TOKEN_ENV))?,
+                ),
+            },
             content_type,
             path: get("PATH")
                 .filter(|p| !p.is_empty())
@@ -280,7 +290,8 @@ mod tests {
         assert_eq!(s.backoff_max, Duration::from_millis(500));
         assert_eq!(s.shutdown_grace, Duration::from_secs(60));
         assert_eq!(s.sandbox, PathBuf::from("/dir"));
-        assert_eq!(s.authorization.as_deref(), Some("Bearer tok"));
+        let auth = s.authorization.as_ref().expect("a token");
+        assert_eq!(auth.header_value(), "Bearer tok");
         assert_eq!(s.content_type, ContentType::Json);
         assert_eq!(s.path, "/bin");
         assert_eq!(s.docker_host, "unix:///tmp/d.sock");
@@ -288,7 +299,22 @@ mod tests {
         assert_eq!(settings(&vars).unwrap().sandbox, PathBuf::from("/sandbox"));
         let c = settings(&vars).unwrap().client_config(7);
         assert_eq!(c.session.recovery_timeout, Duration::from_secs(20));
-        assert_eq!(c.authorization.as_deref(), Some("Bearer tok"));
+        assert_eq!(
+            c.authorization.as_ref().map(|a| a.header_value().clone()).unwrap(),
+            "Bearer tok"
+        );
+    }
+
+    #[test]
+    fn the_token_is_sent_as_a_bearer_but_never_shown() {
+        let mut vars = BASE.to_vec();
+        vars.push((TOKEN_ENV, "jwt-abc.def"));
+        let s = settings(&vars).unwrap();
+        let c = s.client_config(1);
+        let shown = format!("{s:?} {c:?}");
+        assert!(!shown.contains("jwt-abc"), "{shown}");
+        assert!(shown.contains("Bearer"), "{shown}");
+        assert_eq!(c.authorization.unwrap().header_value(), "Bearer jwt-abc.def");
     }
 
     #[test]
@@ -309,6 +335,11 @@ mod tests {
                 other => panic!("{name}={value}: {other:?}"),
             }
         }
+        let mut vars = BASE.to_vec();
+        vars.push((TOKEN_ENV, "tok\nsecret-part"));
+        let err = settings(&vars).unwrap_err();
+        assert!(matches!(err, ExecutorError::InvalidSecretEnv(TOKEN_ENV)), "{err}");
+        assert!(!err.to_string().contains("secret-part"), "{err}");
         let err = settings(&BASE[1..]).unwrap_err();
         assert_eq!(err.to_string(), "environment variable `MESOS_FRAMEWORK_ID` is not set");
     }

@@ -32,6 +32,10 @@ pub enum ExecutorError {
         /// What would have been valid.
         expected: &'static str,
     },
+    /// A variable holding a credential has a value that cannot be sent;
+    /// the value is not repeated.
+    #[error("environment variable `{0}` holds characters an HTTP header cannot carry")]
+    InvalidSecretEnv(&'static str),
     /// A LAUNCH whose `TaskInfo.data` is empty.
     #[error("the task has no `data`; Drover tasks carry a protobuf `drover.v1.TaskData` there")]
     NoTaskData,

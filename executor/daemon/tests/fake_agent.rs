@@ -189,3 +189,26 @@ async fn a_failing_command_health_check_kills_a_process_task_after_max_failures(
     assert_eq!(s.exit_code().await, Some(0), "{}", s.log());
     s.assert_nothing_left().await;
 }
+
+#[tokio::test]
+async fn an_agent_requiring_executor_authentication_gets_the_bearer_token_on_every_call() {
+    const TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl";
+    let mut s =
+        Scenario::start_with("5secs", &[("MESOS_EXECUTOR_AUTHENTICATION_TOKEN", TOKEN)]).await;
+    s.subscribe(false).await;
+    s.launch("authed.1", "env; exit 0", None);
+    s.expect_update(mesos::TaskState::TaskStarting, None).await;
+    s.expect_update(mesos::TaskState::TaskRunning, None).await;
+    s.expect_update(mesos::TaskState::TaskFinished, Some("Command exited with status 0")).await;
+    assert_eq!(s.exit_code().await, Some(0), "{}", s.log());
+    let seen = s.authorizations.lock().unwrap().clone();
+    // SUBSCRIBE and the three UPDATEs, each with the token, none refused.
+    assert!(seen.len() >= 4, "{seen:?}");
+    let want = format!("Bearer {TOKEN}");
+    assert!(seen.iter().all(|a| a.as_deref() == Some(want.as_str())), "{seen:?}");
+    // The token is neither logged (at debug level) nor given to the task.
+    let log = s.log();
+    assert!(!log.contains(TOKEN), "{log}");
+    let stdout = std::fs::read_to_string(s.sandbox().join("stdout")).unwrap();
+    assert!(stdout.contains("MESOS_TASK_ID=authed.1") && !stdout.contains(TOKEN), "{stdout}");
+}

@@ -180,6 +180,16 @@ impl MesosCluster {
     /// Starts a cluster with `agents` agents of the given resources; their
     /// `ports` are replaced by a block no other cluster uses.
     pub fn start(agents: u32, resources: &str) -> anyhow::Result<Self> {
+        MesosCluster::start_with_env(agents, resources, &[])
+    }
+
+    /// [`MesosCluster::start`] with extra `MESOS_*` settings for the master
+    /// and agents (e.g. `MESOS_AUTHENTICATE_HTTP_FRAMEWORKS=true`).
+    pub fn start_with_env(
+        agents: u32,
+        resources: &str,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let ports = PortBlock::claim()?;
         let resources = with_ports(resources, &ports);
         let resources = resources.as_str();
@@ -200,6 +210,7 @@ impl MesosCluster {
                     "--resources",
                     resources,
                 ])
+                .envs(env.iter().copied())
                 .stdin(Stdio::null())
                 .output()
                 .context("running mesos-local")?;
@@ -294,6 +305,16 @@ pub struct Drover {
 impl Drover {
     /// Starts `drover serve` against `master` with extra flags.
     pub async fn start(master: &str, extra: &[&str]) -> anyhow::Result<Self> {
+        Drover::start_with_env(master, extra, &[]).await
+    }
+
+    /// [`Drover::start`] with extra environment variables (they win over
+    /// the default `DROVER_LOG`).
+    pub async fn start_with_env(
+        master: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let drover = binary("drover")?;
         let executor = binary("drover-executor")?;
         let dir =
@@ -317,6 +338,7 @@ impl Drover {
             .args(["--min-revive-offers-interval-secs", "1", "--executor-log", "debug"])
             .args(extra)
             .env("DROVER_LOG", "info,drover=debug,sched_api=debug,mesos_http=debug,etcd_api=debug,sched_store=debug")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(file.try_clone().context("log file")?)
             .stderr(file)

@@ -216,7 +216,8 @@ async fn a_paused_leader_whose_lease_expired_cannot_write() -> anyhow::Result<()
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
     old.signal("CONT");
-    let (status, headers, body) = pending.await??;
+    let (status, headers, body) =
+        pending.await?.map_err(|e| anyhow::anyhow!("{e:#}\n{}", log_tails(&[old, new])))?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (keys_after, _) = etcd_keys(&client, &prefix).await?;
     let forwarded =

@@ -13,6 +13,7 @@ use mesos_wire::{ContentType, Endpoint};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::auth::Authorization;
 use crate::transport::{self, HttpClient, StreamMsg};
 
 /// How the executor connects to its agent.
@@ -28,8 +29,9 @@ pub struct ExecutorClientConfig {
     pub max_record_len: usize,
     /// Timeout of one call.
     pub call_timeout: Duration,
-    /// `Bearer <MESOS_EXECUTOR_AUTHENTICATION_TOKEN>`, when the agent gave one.
-    pub authorization: Option<String>,
+    /// `Authorization::bearer(MESOS_EXECUTOR_AUTHENTICATION_TOKEN)`, when the
+    /// agent gave one: sent on SUBSCRIBE and on every call.
+    pub authorization: Option<Authorization>,
     /// Seed for UUIDs and jitter.
     pub seed: u64,
 }
@@ -143,7 +145,7 @@ impl Driver {
     ) -> bool {
         while let Some(action) = self.session.poll_action() {
             let ct = self.config.content_type;
-            let auth = self.config.authorization.as_deref();
+            let auth = self.config.authorization.as_ref();
             match action {
                 Action::Subscribe { conn, call } => {
                     match transport::request(&self.config.agent, ct, ct.encode(&*call), None, auth)
@@ -227,7 +229,7 @@ async fn send_calls(
             ct,
             ct.encode(&call),
             None,
-            config.authorization.as_deref(),
+            config.authorization.as_ref(),
         );
         let ok = match req {
             Ok(req) => match transport::post(&client, req, config.call_timeout).await {

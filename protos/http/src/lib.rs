@@ -8,9 +8,13 @@
 //!
 //! - [`scheduler`]: a framework's subscription to the master, and its calls.
 //! - [`executor`]: an executor's subscription to its agent, and its updates.
+//! - [`auth`]: the `Authorization` header both send (HTTP Basic for a
+//!   framework, a bearer token for an executor), never shown in `Debug`.
 
+pub mod auth;
 pub mod executor;
 pub mod scheduler;
 mod transport;
 
+pub use auth::{AuthError, Authorization};
 pub use transport::CallError;

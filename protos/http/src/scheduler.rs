@@ -13,6 +13,7 @@ use mesos_wire::scheduler::{Action, Notice, Subscription, SubscriptionConfig};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::auth::Authorization;
 use crate::transport::{self, CallError, CallOutcome, HttpClient, StreamMsg};
 
 /// How the driver connects.
@@ -30,8 +31,9 @@ pub struct SchedulerConfig {
     pub max_record_len: usize,
     /// Timeout of one call.
     pub call_timeout: Duration,
-    /// An `Authorization` header value for every request (Mesos HTTP authentication).
-    pub authorization: Option<String>,
+    /// Credentials sent on every request, SUBSCRIBE and calls (Mesos HTTP
+    /// authentication: `Authorization::basic(principal, secret)`).
+    pub authorization: Option<Authorization>,
     /// Seed for the backoff jitter.
     pub seed: u64,
 }
@@ -116,6 +118,8 @@ pub fn spawn(
         client: transport::client(),
         streams: BTreeMap::new(),
         input_tx,
+        connecting: None,
+        last_failure: None,
     };
     let task = tokio::spawn(driver.run(cmd_rx));
     (SchedulerHandle { tx: cmd_tx }, input_rx, task)
@@ -128,6 +132,11 @@ struct Driver {
     client: HttpClient,
     streams: BTreeMap<u64, JoinHandle<()>>,
     input_tx: mpsc::Sender<SchedulerInput>,
+    /// The SUBSCRIBE stream still waiting for its response head.
+    connecting: Option<u64>,
+    /// The last reason a SUBSCRIBE failed, until one succeeds: each distinct
+    /// failure is logged once, its repetitions only at debug level.
+    last_failure: Option<String>,
 }
 
 type Outgoing =
@@ -182,13 +191,18 @@ impl Driver {
             match action {
                 Action::Subscribe { conn, endpoint, call } => {
                     let ct = self.fsm.content_type();
-                    tracing::info!(master = %endpoint, "Subscribing to the Mesos master.");
+                    if self.last_failure.is_none() {
+                        tracing::info!(master = %endpoint, "Subscribing to the Mesos master.");
+                    } else {
+                        tracing::debug!(master = %endpoint, "Subscribing to the Mesos master again.");
+                    }
+                    self.connecting = Some(conn);
                     match transport::request(
                         &endpoint,
                         ct,
                         ct.encode(&*call),
                         None,
-                        self.config.authorization.as_deref(),
+                        self.config.authorization.as_ref(),
                     ) {
                         Ok(req) => {
                             let task = tokio::spawn(transport::run_stream(
@@ -215,6 +229,7 @@ impl Driver {
         while let Some(notice) = self.fsm.poll_notice() {
             let input = match notice {
                 Notice::Subscribed { framework_id, heartbeat, resubscribed } => {
+                    self.last_failure = None;
                     tracing::info!(%framework_id, heartbeat_secs = heartbeat.as_secs_f64(), "Subscribed to Mesos.");
                     SchedulerInput::Subscribed { framework_id, resubscribed }
                 }
@@ -235,7 +250,13 @@ impl Driver {
     async fn on_stream(&mut self, msg: StreamMsg) -> bool {
         let now = self.clock.now();
         match msg {
-            StreamMsg::Head { conn, status, location, stream_id } => {
+            StreamMsg::Head { conn, status, location, stream_id, body } => {
+                if self.connecting == Some(conn) {
+                    self.connecting = None;
+                    if let Some(body) = body {
+                        self.report_refusal(status, &body);
+                    }
+                }
                 self.fsm.handle_response(
                     conn,
                     status,
@@ -264,11 +285,67 @@ impl Driver {
                 }
             }
             StreamMsg::End { conn, reason } => {
+                if self.connecting == Some(conn) {
+                    // No answer at all: the master is unreachable.
+                    self.connecting = None;
+                    if self.first_report(&reason) {
+                        tracing::warn!(%reason, "Cannot reach the Mesos master; retrying with backoff.");
+                    }
+                }
                 self.streams.remove(&conn);
                 self.fsm.handle_stream_end(conn, &reason, now);
             }
         }
         true
+    }
+
+    /// True the first time `failure` happens in a row of failed
+    /// subscriptions (it is logged then); repetitions are logged at debug.
+    fn first_report(&mut self, failure: &str) -> bool {
+        if self.last_failure.as_deref() == Some(failure) {
+            tracing::debug!(%failure, "Subscribing to the Mesos master failed again.");
+            return false;
+        }
+        self.last_failure = Some(failure.to_owned());
+        true
+    }
+
+    /// Logs why the master refused a SUBSCRIBE (once per distinct answer).
+    /// Never logs the credentials, only the principal.
+    fn report_refusal(&mut self, status: u16, body: &str) {
+        if !self.first_report(&format!("HTTP {status}: {body}")) {
+            return;
+        }
+        let auth = self.config.authorization.as_ref();
+        let principal = auth.and_then(Authorization::principal).unwrap_or("");
+        match (status, auth) {
+            (401, Some(_)) => tracing::error!(
+                %principal,
+                status,
+                detail = body,
+                "The Mesos master refused the framework's credentials; check its principal and \
+                 secret. Retrying with backoff."
+            ),
+            (401, None) => tracing::error!(
+                status,
+                detail = body,
+                "The Mesos master requires the framework to authenticate, but it has no \
+                 credentials (a principal and its secret). Retrying with backoff."
+            ),
+            (403, _) => tracing::error!(
+                %principal,
+                status,
+                detail = body,
+                "The Mesos master does not authorize the framework's principal to subscribe. \
+                 Retrying with backoff."
+            ),
+            _ => tracing::warn!(
+                %principal,
+                status,
+                detail = body,
+                "The Mesos master refused the subscription; retrying with backoff."
+            ),
+        }
     }
 
     async fn on_call(
@@ -287,7 +364,7 @@ impl Driver {
             ct,
             ct.encode(&call),
             Some(stream_id),
-            self.config.authorization.as_deref(),
+            self.config.authorization.as_ref(),
         ) {
             Ok(req) => {
                 if let Err(mpsc::error::SendError((_, reply))) = out.send((req, reply)).await {

@@ -14,6 +14,11 @@ use mesos_wire::recordio::Decoder;
 use mesos_wire::{ContentType, Endpoint, STREAM_ID_HEADER};
 use tokio::sync::mpsc;
 
+use crate::auth::Authorization;
+
+/// How long the body of an error answer to SUBSCRIBE is waited for.
+const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(2);
+
 pub(crate) type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 pub(crate) fn client() -> HttpClient {
@@ -66,7 +71,7 @@ pub(crate) fn request(
     content_type: ContentType,
     body: Vec<u8>,
     stream_id: Option<&str>,
-    authorization: Option<&str>,
+    authorization: Option<&Authorization>,
 ) -> Result<http::Request<Full<Bytes>>, CallError> {
     let mut builder = http::Request::post(endpoint.url())
         .header(http::header::CONTENT_TYPE, content_type.mime())
@@ -75,7 +80,7 @@ pub(crate) fn request(
         builder = builder.header(STREAM_ID_HEADER, id);
     }
     if let Some(auth) = authorization {
-        builder = builder.header(http::header::AUTHORIZATION, auth);
+        builder = builder.header(http::header::AUTHORIZATION, auth.header_value().clone());
     }
     builder.body(Full::new(Bytes::from(body))).map_err(CallError::Request)
 }
@@ -104,8 +109,15 @@ pub(crate) fn header(resp: &http::Response<Incoming>, name: &str) -> Option<Stri
 /// What a subscription stream reports to its driver.
 #[derive(Debug)]
 pub(crate) enum StreamMsg {
-    /// The response head.
-    Head { conn: u64, status: u16, location: Option<String>, stream_id: Option<String> },
+    /// The response head; an error answer (neither `200` nor `307`) comes
+    /// with the start of its body, where Mesos puts the reason.
+    Head {
+        conn: u64,
+        status: u16,
+        location: Option<String>,
+        stream_id: Option<String>,
+        body: Option<String>,
+    },
     /// One complete record.
     Record { conn: u64, bytes: Bytes },
     /// The stream ended (cleanly or not).
@@ -137,20 +149,28 @@ async fn stream_inner(
 ) -> Result<(), String> {
     let resp = client.request(req).await.map_err(|e| format!("connect failed: {e}"))?;
     let status = resp.status().as_u16();
-    let head = StreamMsg::Head {
-        conn,
-        status,
-        location: header(&resp, http::header::LOCATION.as_str()),
-        stream_id: header(&resp, STREAM_ID_HEADER),
-    };
-    tx.send(head).await.map_err(|_| "driver gone".to_owned())?;
+    let location = header(&resp, http::header::LOCATION.as_str());
+    let stream_id = header(&resp, STREAM_ID_HEADER);
     if status != 200 {
-        let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        return Err(format!(
-            "HTTP {status}: {}",
-            String::from_utf8_lossy(&body[..body.len().min(512)])
-        ));
+        let text = if status == 307 {
+            String::new()
+        } else {
+            // Error answers are short and complete; a bounded wait keeps a
+            // misbehaving server from stalling the report.
+            let read = tokio::time::timeout(ERROR_BODY_TIMEOUT, resp.into_body().collect());
+            let body = match read.await {
+                Ok(Ok(b)) => b.to_bytes(),
+                _ => Bytes::new(),
+            };
+            String::from_utf8_lossy(&body[..body.len().min(512)]).trim().to_owned()
+        };
+        let body = (status != 307).then(|| text.clone());
+        let head = StreamMsg::Head { conn, status, location, stream_id, body };
+        tx.send(head).await.map_err(|_| "driver gone".to_owned())?;
+        return Err(format!("HTTP {status}: {text}"));
     }
+    let head = StreamMsg::Head { conn, status, location, stream_id, body: None };
+    tx.send(head).await.map_err(|_| "driver gone".to_owned())?;
     let mut body = resp.into_body();
     let mut decoder = Decoder::new(max_record_len);
     let mut buf = BytesMut::new();

@@ -11,6 +11,10 @@ use bytes::{Buf, Bytes, BytesMut};
 /// The longest length prefix accepted (`u64::MAX` has 20 digits).
 const MAX_LENGTH_DIGITS: usize = 20;
 
+/// The most buffer space reserved ahead for a record's announced body: the
+/// length is the peer's word, so memory grows with the bytes that arrive.
+const MAX_RESERVE: usize = 64 << 10;
+
 /// A malformed RecordIO stream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
@@ -115,7 +119,7 @@ impl Decoder {
             }
         };
         if buf.len() < len {
-            buf.reserve(len - buf.len());
+            buf.reserve((len - buf.len()).min(MAX_RESERVE));
             return Ok(None);
         }
         self.pending = None;
@@ -216,6 +220,17 @@ mod tests {
             decode_all(&[b"99999999999999999999\n"], 10),
             Err(FrameError::TooLong { len: u64::MAX, max: 10 })
         );
+    }
+
+    /// Found by `fuzz/fuzz_targets/recordio.rs`: a huge announced length
+    /// (allowed by an unlimited maximum) aborted on reserving it up front.
+    #[test]
+    fn huge_announced_length_reserves_nothing_up_front() {
+        let mut d = Decoder::new(usize::MAX);
+        let mut buf = BytesMut::from(&b"2000000000000\nab"[..]);
+        assert_eq!(d.decode(&mut buf), Ok(None));
+        assert!(buf.capacity() <= MAX_RESERVE + 16, "reserved {} bytes", buf.capacity());
+        assert_eq!(d.finish(&buf), Err(FrameError::Truncated { buffered: 2 }));
     }
 
     #[test]

@@ -264,7 +264,8 @@ impl Subscription {
                 let heartbeat = s
                     .heartbeat_interval_seconds
                     .filter(|h| h.is_finite() && *h > 0.0)
-                    .map_or(self.config.default_heartbeat, Duration::from_secs_f64);
+                    .and_then(|h| Duration::try_from_secs_f64(h).ok())
+                    .unwrap_or(self.config.default_heartbeat);
                 *subscribed = true;
                 self.heartbeat = heartbeat;
                 let window = self.heartbeat_window();

@@ -11,6 +11,12 @@
 //! App ids in `/drover.jobs` are refused (422 "Object is not valid" at
 //! `/id`): that group holds the synthetic apps job runs are launched as.
 //!
+//! Secrets (Marathon's `secrets: {"db": {"source": "..."}}` and env values
+//! `{"secret": "db"}`) are references: the spec keeps the source, and the
+//! value is read by the daemon only when it launches a task. Every env
+//! secret must name a declared secret (422 "Object is not valid" at
+//! `/env/<VAR>/secret` otherwise, as Marathon).
+//!
 //! Legacy shapes old clients still send are normalized first, as Marathon
 //! does: `container.docker.network` becomes `networks`,
 //! `container.docker.portMappings` becomes `container.portMappings`, and
@@ -49,6 +55,7 @@ const KNOWN: &[&str] = &[
     "disk",
     "gpus",
     "env",
+    "secrets",
     "labels",
     "backoffSeconds",
     "backoffFactor",
@@ -92,8 +99,8 @@ fn unused_default(field: &str, v: &Value) -> Option<bool> {
         || v.as_object().is_some_and(Map::is_empty)
         || v.as_str().is_some_and(str::is_empty);
     let ok = match field {
-        "readinessChecks" | "fetch" | "uris" | "secrets" | "check" | "resourceLimits"
-        | "executorResources" | "residency" | "ipAddress" | "user" | "executor" => empty,
+        "readinessChecks" | "fetch" | "uris" | "check" | "resourceLimits" | "executorResources"
+        | "residency" | "ipAddress" | "user" | "executor" => empty,
         "tty" => empty || *v == json!(false),
         "unreachableStrategy" => {
             empty
@@ -238,12 +245,7 @@ impl<'a> Reader<'a> {
         Some(out)
     }
 
-    fn string_map(
-        &self,
-        p: &mut Problems,
-        key: &str,
-        allow_secret: bool,
-    ) -> BTreeMap<String, String> {
+    fn string_map(&self, p: &mut Problems, key: &str) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         let Some(v) = self.get(key) else { return out };
         let Some(obj) = v.as_object() else {
@@ -255,16 +257,62 @@ impl<'a> Reader<'a> {
                 Value::String(s) => {
                     out.insert(k.clone(), s.clone());
                 }
-                Value::Object(o) if allow_secret && o.contains_key("secret") => {
-                    p.semantic.push(FieldError::new(
-                        format!("{}/{k}", self.at(key)),
-                        format!("secret references {NOT_SUPPORTED}"),
-                    ));
-                }
                 _ => p.schema.push(FieldError::new(
                     format!("{}/{k}", self.at(key)),
                     "error.expected.jsstring",
                 )),
+            }
+        }
+        out
+    }
+
+    /// `env`: plain values, and secret references (`{"secret": "name"}`)
+    /// returned apart as variable → secret name.
+    fn env(&self, p: &mut Problems) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+        let (mut plain, mut secret) = (BTreeMap::new(), BTreeMap::new());
+        let Some(v) = self.get("env") else { return (plain, secret) };
+        let Some(obj) = v.as_object() else {
+            self.err(p, "env", "error.expected.jsobject");
+            return (plain, secret);
+        };
+        for (k, v) in obj {
+            match v {
+                Value::String(s) => {
+                    plain.insert(k.clone(), s.clone());
+                }
+                Value::Object(o) if o.contains_key("secret") => {
+                    let r = Reader::new(o, format!("{}/{k}", self.at("env")));
+                    if r.get("secret").is_none() {
+                        r.err(p, "secret", "error.path.missing");
+                    }
+                    if let Some(name) = r.string(p, "secret") {
+                        secret.insert(k.clone(), name.to_owned());
+                    }
+                }
+                _ => p.schema.push(FieldError::new(
+                    format!("{}/{k}", self.at("env")),
+                    "error.expected.jsstring",
+                )),
+            }
+        }
+        (plain, secret)
+    }
+
+    /// `secrets`: name → `{"source": "..."}`, returned as name → source.
+    fn secrets(&self, p: &mut Problems) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let Some(secrets) = self.object(p, "secrets") else { return out };
+        for name in secrets.obj.keys() {
+            if name.is_empty() {
+                secrets.err(p, name, "error.minLength");
+                continue;
+            }
+            let Some(def) = secrets.object(p, name) else { continue };
+            if def.get("source").is_none() {
+                def.err(p, "source", "error.path.missing");
+            }
+            if let Some(source) = def.string(p, "source") {
+                out.insert(name.clone(), source.to_owned());
             }
         }
         out
@@ -397,8 +445,17 @@ pub fn parse_app(body: &Value, path_id: Option<&str>) -> Result<AppSpec, ApiErro
     let mem = r.number(&mut p, "mem", 0.0).unwrap_or(128.0);
     let disk = r.number(&mut p, "disk", 0.0).unwrap_or(0.0);
     let gpus = r.u32(&mut p, "gpus", u32::MAX).unwrap_or(0);
-    let env = r.string_map(&mut p, "env", true);
-    let labels = r.string_map(&mut p, "labels", false);
+    let (env, secret_env) = r.env(&mut p);
+    let secrets = r.secrets(&mut p);
+    for (var, name) in &secret_env {
+        if !secrets.contains_key(name) {
+            p.semantic.push(FieldError::new(
+                format!("/env/{var}/secret"),
+                "references an undefined secret",
+            ));
+        }
+    }
+    let labels = r.string_map(&mut p, "labels");
     let backoff_seconds = r.number(&mut p, "backoffSeconds", 0.0).unwrap_or(1.0);
     let backoff_factor = r.number(&mut p, "backoffFactor", 1.0).unwrap_or(1.15);
     let max_delay = r.number(&mut p, "maxLaunchDelaySeconds", 0.0).unwrap_or(300.0);
@@ -477,6 +534,8 @@ pub fn parse_app(body: &Value, path_id: Option<&str>) -> Result<AppSpec, ApiErro
         resources: Resources { cpus, mem, disk, gpus },
         placement,
         env,
+        secrets,
+        secret_env,
         labels,
         backoff: BackoffPolicy {
             initial: Duration::from_secs_f64(backoff_seconds.min(1e9)),
@@ -764,7 +823,7 @@ fn parse_container(
                     service_port: m.u32(p, "servicePort", 65535).unwrap_or(0),
                     protocol: m.one_of(p, "protocol", PROTOCOLS).unwrap_or("tcp").to_owned(),
                     name,
-                    labels: m.string_map(p, "labels", false),
+                    labels: m.string_map(p, "labels"),
                 });
             }
         }
@@ -829,7 +888,7 @@ fn parse_port_definitions(
             port,
             protocol: d.one_of(p, "protocol", PROTOCOLS).unwrap_or("tcp").to_owned(),
             name,
-            labels: d.string_map(p, "labels", false),
+            labels: d.string_map(p, "labels"),
         });
     }
     out
@@ -877,10 +936,14 @@ fn parse_health_checks(r: &Reader<'_>, p: &mut Problems, ports: usize) -> Vec<He
             HealthProtocol::Command => {}
         }
         let needs_port = protocol != HealthProtocol::Command;
+        // Fields of another protocol are read (and type-checked) but not
+        // kept: the spec holds what `render_health_check` writes back.
+        let is_http = protocol == HealthProtocol::Http;
+        let command = command.filter(|_| protocol == HealthProtocol::Command);
         out.push(HealthCheckSpec {
             protocol,
             protocol_name: name.to_owned(),
-            path: h.string(p, "path").unwrap_or("/").to_owned(),
+            path: h.string(p, "path").filter(|_| is_http).unwrap_or("/").to_owned(),
             port_index: if needs_port && port.is_none() {
                 Some(port_index.unwrap_or(0))
             } else {
@@ -893,7 +956,7 @@ fn parse_health_checks(r: &Reader<'_>, p: &mut Problems, ports: usize) -> Vec<He
             timeout: h.seconds(p, "timeoutSeconds", 20.0),
             max_consecutive_failures: h.u32(p, "maxConsecutiveFailures", u32::MAX).unwrap_or(3),
             delay: h.seconds(p, "delaySeconds", 15.0),
-            ignore_http1xx: h.boolean(p, "ignoreHttp1xx").unwrap_or(false),
+            ignore_http1xx: h.boolean(p, "ignoreHttp1xx").unwrap_or(false) && is_http,
         });
     }
     out
@@ -1012,8 +1075,21 @@ pub fn render_app(app: &AppSpec) -> Map<String, Value> {
     m.insert("constraints".into(), json!(constraints));
     m.insert("cpus".into(), json!(app.resources.cpus));
     m.insert("disk".into(), json!(app.resources.disk));
-    if !app.env.is_empty() {
-        m.insert("env".into(), json!(app.env));
+    if !app.env.is_empty() || !app.secret_env.is_empty() {
+        let mut env: Map<String, Value> =
+            app.env.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        for (var, name) in &app.secret_env {
+            env.insert(var.clone(), json!({ "secret": name }));
+        }
+        m.insert("env".into(), Value::Object(env));
+    }
+    if !app.secrets.is_empty() {
+        let secrets: Map<String, Value> = app
+            .secrets
+            .iter()
+            .map(|(name, source)| (name.clone(), json!({ "source": source })))
+            .collect();
+        m.insert("secrets".into(), Value::Object(secrets));
     }
     m.insert("executor".into(), json!(""));
     m.insert("gpus".into(), json!(app.resources.gpus));

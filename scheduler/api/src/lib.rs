@@ -21,6 +21,7 @@ pub mod leader;
 pub mod metrics;
 mod render;
 mod routes;
+mod ui;
 
 use std::sync::Arc;
 
@@ -39,6 +40,7 @@ pub use error::{ApiError, ChronosError, FieldError};
 pub use events::EventBus;
 pub use leader::{LeaderState, Leadership};
 pub use metrics::Metrics;
+pub use routes::parse_body;
 
 /// A command on its way to the scheduler, with the channel for its answer.
 #[derive(Debug)]
@@ -120,7 +122,10 @@ impl ApiState {
         self.snapshot.borrow().clone()
     }
 
-    async fn run(&self, command: Command) -> Result<Outcome, ApiError> {
+    /// Runs a command in the daemon and waits until it is stored: the one
+    /// way every API's writes take (REST and `sched-grpc`). Refusals are
+    /// mapped to the REST API's errors.
+    pub async fn run(&self, command: Command) -> Result<Outcome, ApiError> {
         let (reply, rx) = oneshot::channel();
         self.commands
             .send(CommandRequest { command, reply })
@@ -132,6 +137,25 @@ impl ApiState {
         result.map_err(command_error)
     }
 
+    /// The spec `PUT /v2/apps/{id}` stores for `body`: merged into the
+    /// existing app when `partial` (`partialUpdate`, REST's default), the
+    /// body alone otherwise; `{"version": v}` alone is that kept version
+    /// (a rollback). Validated as the REST API validates it.
+    pub fn app_update(
+        &self,
+        id: &sched_core::ids::AppId,
+        body: &serde_json::Value,
+        partial: bool,
+    ) -> Result<sched_core::app::AppSpec, ApiError> {
+        routes::apps::updated_spec(self, id, routes::apps::object(body)?, partial)
+    }
+
+    /// A job posted as Chronos' job JSON (`body`), parsed and validated as
+    /// `POST /v1/scheduler/iso8601` and `/v1/scheduler/dependency` do.
+    pub fn parse_job(&self, body: &[u8]) -> Result<sched_core::job::JobSpec, ChronosError> {
+        routes::jobs::posted_job(self, body)
+    }
+
     /// Runs a command that must start a deployment.
     async fn deploy(&self, command: Command) -> Result<Deployed, ApiError> {
         match self.run(command).await? {
@@ -139,6 +163,24 @@ impl ApiState {
             other => Err(ApiError::Unavailable(format!("unexpected outcome {other:?}"))),
         }
     }
+}
+
+/// The command that kills `task_ids` (relaunched, unless `scale` shrinks
+/// the apps or `wipe` forgets the instances), checked as the REST API
+/// checks it.
+pub fn kill_tasks_command(
+    task_ids: Vec<sched_core::ids::TaskId>,
+    scale: bool,
+    wipe: bool,
+    force: bool,
+) -> Result<Command, ApiError> {
+    if scale && wipe {
+        return Err(ApiError::InvalidObject(vec![FieldError::new(
+            "/",
+            "scale and wipe are mutually exclusive",
+        )]));
+    }
+    Ok(Command::KillTasks { task_ids, scale, wipe, force })
 }
 
 fn command_error(e: CommandError) -> ApiError {
@@ -248,6 +290,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/scheduler/leader", get(jobs::leader))
         .fallback(|| async { ApiError::NotFound("Not found".into()) })
         .layer(axum::middleware::from_fn_with_state(state.clone(), leader::forward_to_leader))
+        // The web UI's files are served by every instance, never forwarded.
+        .merge(ui::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
 }

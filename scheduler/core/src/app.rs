@@ -92,11 +92,8 @@ impl BackoffPolicy {
         }
         let exp = i32::try_from(failures - 1).unwrap_or(i32::MAX);
         let secs = self.initial.as_secs_f64() * self.factor.max(1.0).powi(exp);
-        if secs.is_finite() {
-            Duration::from_secs_f64(secs.max(0.0)).min(self.max)
-        } else {
-            self.max
-        }
+        // A finite product can still overflow a Duration (1e300 s).
+        Duration::try_from_secs_f64(secs.max(0.0)).map_or(self.max, |d| d.min(self.max))
     }
 }
 
@@ -306,6 +303,13 @@ pub struct AppSpec {
     pub placement: PlacementSpec,
     /// Environment variables given by the user.
     pub env: BTreeMap<String, String>,
+    /// Secrets the app declares (Marathon's `secrets`): name → source. The
+    /// spec holds where a secret comes from, never its value.
+    pub secrets: BTreeMap<String, String>,
+    /// Environment variables whose value is a secret (Marathon's
+    /// `"VAR": {"secret": "name"}`): variable → secret name, each declared
+    /// in `secrets`. The value is resolved by the daemon at launch.
+    pub secret_env: BTreeMap<String, String>,
     /// Labels.
     pub labels: BTreeMap<String, String>,
     /// Launch backoff.
@@ -443,6 +447,30 @@ impl AppSpec {
     }
 }
 
+impl AppSpec {
+    /// The secret each secret environment variable references, with its
+    /// source (variables whose secret is not declared are left out;
+    /// validation refuses such specs).
+    pub fn secret_refs(&self) -> BTreeMap<String, SecretRef> {
+        self.secret_env
+            .iter()
+            .filter_map(|(var, name)| {
+                let source = self.secrets.get(name)?;
+                Some((var.clone(), SecretRef { name: name.clone(), source: source.clone() }))
+            })
+            .collect()
+    }
+}
+
+/// A reference to a secret: what a launch carries instead of its value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SecretRef {
+    /// The secret's name in the app (a key of `secrets`).
+    pub name: String,
+    /// Where its value comes from (`secrets.<name>.source`).
+    pub source: String,
+}
+
 /// A name made safe for an environment variable: `[A-Z0-9_]`.
 fn env_name(raw: &str) -> String {
     raw.chars()
@@ -467,6 +495,8 @@ mod tests {
             resources: Resources { cpus: 1.0, mem: 128.0, disk: 0.0, gpus: 0 },
             placement: PlacementSpec::default(),
             env: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            secret_env: BTreeMap::new(),
             labels: BTreeMap::new(),
             backoff: BackoffPolicy::default(),
             kill_selection: KillSelection::YoungestFirst,
@@ -494,6 +524,9 @@ mod tests {
             max: Duration::from_secs(9),
         };
         assert_eq!(silly.delay(5), Duration::from_secs(9));
+        // Finite, yet far past what a Duration holds.
+        let huge = BackoffPolicy { factor: 1e100, ..silly };
+        assert_eq!(huge.delay(4), Duration::from_secs(9));
     }
 
     #[test]

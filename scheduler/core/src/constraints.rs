@@ -142,6 +142,9 @@ pub struct Pattern {
 
 impl Pattern {
     fn new(source: &str) -> Option<Pattern> {
+        // The value must be a regex by itself (Marathon compiles it alone):
+        // `a)|(b` is not, though it would complete the anchoring group below.
+        Regex::new(source).ok()?;
         let regex = Regex::new(&format!("^(?:{source})$")).ok()?;
         Some(Pattern { source: source.to_owned(), regex })
     }
@@ -394,6 +397,20 @@ mod tests {
         ] {
             let c = Constraint::parse(f, o, v).unwrap();
             assert_eq!(c.to_strings()[1], o.to_ascii_uppercase());
+        }
+    }
+
+    /// Found by `fuzz/fuzz_targets/constraints.rs`: a value that is no
+    /// regex by itself but closes Drover's anchoring group (`^(?:a)|(b)$`)
+    /// was accepted, and then matched any value starting with `a`.
+    #[test]
+    fn like_values_must_be_regexes_by_themselves() {
+        for v in ["a)|(b", "r[0-9]+)|(.*", "x)(?:y"] {
+            assert_eq!(err("rack", "LIKE", Some(v)), format!("'{v}' {}", messages::REGEX_INVALID));
+            assert_eq!(
+                err("rack", "UNLIKE", Some(v)),
+                format!("'{v}' {}", messages::REGEX_INVALID)
+            );
         }
     }
 

@@ -127,7 +127,9 @@ impl RetryPolicy {
         let exp = i32::try_from(n - 1).unwrap_or(i32::MAX);
         let secs = self.backoff.as_secs_f64() * self.backoff_factor.max(1.0).powi(exp);
         if secs.is_finite() {
-            Duration::from_secs_f64(secs.max(0.0)).min(self.max_backoff)
+            // Finite but past `Duration::MAX` (a 60th doubling) is the cap too.
+            Duration::try_from_secs_f64(secs.max(0.0))
+                .map_or(self.max_backoff, |d| d.min(self.max_backoff))
         } else {
             self.max_backoff
         }
@@ -243,6 +245,8 @@ impl JobSpec {
             resources: self.resources,
             placement: self.placement.clone(),
             env,
+            secrets: BTreeMap::new(),
+            secret_env: BTreeMap::new(),
             labels: BTreeMap::from([(JOB_LABEL.to_owned(), self.name.0.clone())]),
             backoff: BackoffPolicy::default(),
             kill_selection: KillSelection::default(),
@@ -419,6 +423,22 @@ mod tests {
         };
         let d: Vec<u64> = (0..=5).map(|n| p.delay(n).as_secs()).collect();
         assert_eq!(d, vec![0, 10, 20, 40, 50, 50]);
+    }
+
+    /// Found by `fuzz/fuzz_targets/job_json.rs`: with `retries: 3600` and
+    /// `retryBackoffFactor: 2`, the 60th retry's delay (60 s × 2^59) was
+    /// finite but too long for a `Duration`, and panicked.
+    #[test]
+    fn retry_delays_past_duration_max_are_the_cap() {
+        let p = RetryPolicy {
+            retries: 3600,
+            backoff: Duration::from_secs(60),
+            backoff_factor: 2.0,
+            max_backoff: Duration::from_secs(600),
+        };
+        for n in [59, 60, 61, 1000, 1025, 3600, u32::MAX] {
+            assert_eq!(p.delay(n), Duration::from_secs(600), "retry {n}");
+        }
     }
 
     #[test]

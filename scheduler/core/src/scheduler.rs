@@ -21,7 +21,9 @@ use std::time::Duration;
 use drover_time::{SplitMix64, Timestamp, format_uuid};
 use imbl::OrdMap;
 
-use crate::app::{AppSpec, CommandSpec, ContainerSpec, HealthCheckSpec, NetworkMode, Resources};
+use crate::app::{
+    AppSpec, CommandSpec, ContainerSpec, HealthCheckSpec, NetworkMode, Resources, SecretRef,
+};
 pub use crate::deployment::{Action as DeploymentAction, Deployment, Origin, StepAction};
 use crate::ids::{AppId, InstanceId, TaskId};
 use crate::instance::{Goal, Instance, Task, TaskState};
@@ -164,6 +166,9 @@ pub struct LaunchSpec {
     pub health_checks: Vec<HealthCheckSpec>,
     /// The task's environment.
     pub env: BTreeMap<String, String>,
+    /// Environment variables whose value is a secret, by reference: the
+    /// daemon resolves them when it builds the task (they win over `env`).
+    pub secret_env: BTreeMap<String, SecretRef>,
     /// Labels.
     pub labels: BTreeMap<String, String>,
     /// SIGTERM-to-SIGKILL grace period.
@@ -1225,6 +1230,7 @@ impl Scheduler {
                 network: app.network.clone(),
                 health_checks,
                 env,
+                secret_env: app.secret_refs(),
                 labels: app.labels.clone(),
                 kill_grace: app.kill_grace,
             });

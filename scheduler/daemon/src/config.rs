@@ -11,11 +11,16 @@
 //! etcd_ca_file = "/etc/drover/etcd-ca.pem"
 //! etcd_user = "drover"
 //! etcd_password_file = "/etc/drover/etcd-password"
+//! mesos_principal = "drover"
+//! mesos_secret_file = "/etc/drover/mesos-secret"
+//! secrets_dir = "/etc/drover/secrets"
 //! ```
 //!
 //! The etcd password is read from a file (`--etcd-password-file`) or the
 //! environment ([`ETCD_PASSWORD_ENV`]), never from a flag, which `ps` would
-//! show.
+//! show; so is the Mesos framework secret (`--mesos-secret-file` or
+//! [`MESOS_SECRET_ENV`]). Both are read at startup; neither is shown by
+//! `Debug`, `/v2/info`, logs or errors.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,11 +28,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use etcd_api::{Credentials, TlsConfig, TlsIdentity};
+use mesos_http::Authorization;
 use mesos_wire::ContentType;
 use sched_core::scheduler::CoreConfig;
 use serde::Deserialize;
 
 use crate::mesos_adapter::ExecutorSettings;
+use crate::mesos_adapter::secrets::SecretSource;
 use crate::serve::ServeConfig;
 
 /// Flags of `drover serve`.
@@ -56,6 +63,19 @@ pub(crate) struct ServeArgs {
     /// Mesos API encoding: protobuf or json [default: protobuf].
     #[arg(long)]
     pub(crate) mesos_content_type: Option<String>,
+    /// The framework's principal (`FrameworkInfo.principal`); with a secret
+    /// (--mesos-secret-file or $DROVER_MESOS_SECRET) Drover authenticates
+    /// to the master with HTTP Basic on every request.
+    #[arg(long)]
+    pub(crate) mesos_principal: Option<String>,
+    /// File holding the principal's secret (a trailing newline is
+    /// ignored).
+    #[arg(long)]
+    pub(crate) mesos_secret_file: Option<PathBuf>,
+    /// Directory of secret values for apps' `secrets` (source `name` is the
+    /// file `DIR/name`), read when a task is launched.
+    #[arg(long)]
+    pub(crate) secrets_dir: Option<PathBuf>,
     /// Path of drover-executor on the agents [default: next to this binary].
     #[arg(long)]
     pub(crate) executor_path: Option<String>,
@@ -161,6 +181,36 @@ pub(crate) enum StoreConfig {
 /// The variable that may hold the etcd password (see `--etcd-user`).
 pub(crate) const ETCD_PASSWORD_ENV: &str = "DROVER_ETCD_PASSWORD";
 
+/// The variable that may hold the Mesos framework secret (see
+/// `--mesos-principal`).
+pub(crate) const MESOS_SECRET_ENV: &str = "DROVER_MESOS_SECRET";
+
+/// The secrets read from the environment at startup.
+#[derive(Default)]
+struct EnvSecrets {
+    etcd_password: Option<String>,
+    mesos_secret: Option<String>,
+}
+
+/// How Drover authenticates to the Mesos master.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct MesosAuth {
+    /// `FrameworkInfo.principal`.
+    pub(crate) principal: Option<String>,
+    /// HTTP Basic credentials of the principal (redacted in `Debug`).
+    pub(crate) authorization: Option<Authorization>,
+}
+
+/// Reads a one-line secret file: UTF-8, a trailing newline ignored, not empty.
+fn read_secret_file(path: &Path, flag: &str) -> anyhow::Result<String> {
+    let raw = read(path, flag)?;
+    let text = String::from_utf8(raw)
+        .map_err(|_| anyhow::anyhow!("--{flag} {} is not UTF-8", path.display()))?;
+    let secret = text.trim_end_matches(['\n', '\r']);
+    anyhow::ensure!(!secret.is_empty(), "--{flag} {} is empty", path.display());
+    Ok(secret.to_owned())
+}
+
 macro_rules! merge {
     ($flags:ident, $file:ident, $($field:ident),*) => {
         $( if $flags.$field.is_none() { $flags.$field = $file.$field.take(); } )*
@@ -199,7 +249,50 @@ fn read_pem(path: &Path, flag: &str, label: &str) -> anyhow::Result<Vec<u8>> {
 impl ServeArgs {
     /// Applies the config file (if any) under the flags and fills defaults.
     pub(crate) fn resolve(self) -> anyhow::Result<ServeConfig> {
-        self.resolve_with_env(std::env::var(ETCD_PASSWORD_ENV).ok())
+        self.resolve_with_secrets(EnvSecrets {
+            etcd_password: std::env::var(ETCD_PASSWORD_ENV).ok(),
+            mesos_secret: std::env::var(MESOS_SECRET_ENV).ok(),
+        })
+    }
+
+    /// The principal and credentials the Mesos flags ask for, the secret
+    /// read and checked.
+    fn mesos_auth(&self, env_secret: Option<String>) -> anyhow::Result<MesosAuth> {
+        let Some(principal) = self.mesos_principal.clone() else {
+            anyhow::ensure!(
+                self.mesos_secret_file.is_none(),
+                "--mesos-secret-file needs --mesos-principal"
+            );
+            // A secret in the environment alone is not used.
+            return Ok(MesosAuth::default());
+        };
+        let secret = match &self.mesos_secret_file {
+            Some(path) => Some(read_secret_file(path, "mesos-secret-file")?),
+            None => env_secret.filter(|s| !s.is_empty()),
+        };
+        // A principal without a secret is valid Mesos (authorization without
+        // authentication); a master that requires authentication answers 401,
+        // which the driver reports.
+        let authorization = match secret {
+            Some(secret) => Some(
+                Authorization::basic(&principal, &secret)
+                    .map_err(|e| anyhow::anyhow!("--mesos-principal: {e}"))?,
+            ),
+            None => {
+                anyhow::ensure!(!principal.is_empty(), "--mesos-principal is empty");
+                None
+            }
+        };
+        Ok(MesosAuth { principal: Some(principal), authorization })
+    }
+
+    /// The secrets directory, checked to exist.
+    fn secret_source(&self) -> anyhow::Result<SecretSource> {
+        let Some(dir) = &self.secrets_dir else { return Ok(SecretSource::None) };
+        let meta = std::fs::metadata(dir)
+            .with_context(|| format!("reading --secrets-dir {}", dir.display()))?;
+        anyhow::ensure!(meta.is_dir(), "--secrets-dir {} is not a directory", dir.display());
+        Ok(SecretSource::Dir(dir.clone()))
     }
 
     /// The etcd TLS settings and credentials the flags ask for, with their
@@ -273,7 +366,13 @@ impl ServeArgs {
     }
 
     /// [`ServeArgs::resolve`], with the value of [`ETCD_PASSWORD_ENV`].
-    fn resolve_with_env(mut self, env_password: Option<String>) -> anyhow::Result<ServeConfig> {
+    #[cfg(test)]
+    fn resolve_with_env(self, env_password: Option<String>) -> anyhow::Result<ServeConfig> {
+        self.resolve_with_secrets(EnvSecrets { etcd_password: env_password, mesos_secret: None })
+    }
+
+    /// [`ServeArgs::resolve`], with the secrets of the environment.
+    fn resolve_with_secrets(mut self, env: EnvSecrets) -> anyhow::Result<ServeConfig> {
         if let Some(path) = self.config.clone() {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
@@ -288,6 +387,9 @@ impl ServeArgs {
                 mesos_user,
                 failover_timeout_secs,
                 mesos_content_type,
+                mesos_principal,
+                mesos_secret_file,
+                secrets_dir,
                 executor_path,
                 executor_log,
                 docker_host,
@@ -320,7 +422,7 @@ impl ServeArgs {
             .map_err(|e: String| anyhow::anyhow!(e))?;
         let store = match (self.etcd.take(), self.data_dir.take(), self.in_memory) {
             (Some(endpoints), None, false) if !endpoints.is_empty() => {
-                let (tls, credentials) = self.etcd_security(&endpoints, env_password)?;
+                let (tls, credentials) = self.etcd_security(&endpoints, env.etcd_password)?;
                 StoreConfig::Etcd {
                     endpoints,
                     prefix: self.etcd_prefix.take().unwrap_or_else(|| "/drover".to_owned()),
@@ -368,8 +470,12 @@ impl ServeArgs {
         if let Some(n) = self.max_instances_per_offer {
             core.placement.max_launches_per_offer = n.max(1);
         }
+        let mesos_auth = self.mesos_auth(env.mesos_secret)?;
+        let secrets = self.secret_source()?;
         let listen = self.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
         Ok(ServeConfig {
+            mesos_auth,
+            secrets,
             store,
             advertise: self.advertise_address.unwrap_or_else(|| listen.to_string()),
             master: self.master.unwrap_or_else(|| "http://127.0.0.1:5050".to_owned()),
@@ -628,5 +734,130 @@ mod tests {
         let memory =
             ServeArgs { in_memory: true, etcd_user: Some("drover".into()), ..Default::default() };
         assert_eq!(error(memory), "--etcd-user needs --etcd");
+    }
+
+    fn mesos_error(args: ServeArgs, env_secret: Option<&str>) -> String {
+        let env = EnvSecrets { etcd_password: None, mesos_secret: env_secret.map(str::to_owned) };
+        format!("{:#}", args.resolve_with_secrets(env).unwrap_err())
+    }
+
+    fn with_mesos(args: ServeArgs, env_secret: Option<&str>) -> ServeConfig {
+        let env = EnvSecrets { etcd_password: None, mesos_secret: env_secret.map(str::to_owned) };
+        args.resolve_with_secrets(env).unwrap()
+    }
+
+    fn in_memory() -> ServeArgs {
+        ServeArgs { in_memory: true, ..Default::default() }
+    }
+
+    #[test]
+    fn the_mesos_secret_comes_from_a_file_or_the_environment_and_is_never_shown() {
+        let dir = Scratch::new("mesos-secret");
+        let file = dir.file("secret", "s3cret-XYZ\n");
+        let args = ServeArgs {
+            mesos_principal: Some("drover".into()),
+            mesos_secret_file: Some(file),
+            ..in_memory()
+        };
+        let c = with_mesos(args, Some("from-env"));
+        assert_eq!(c.mesos_auth.principal.as_deref(), Some("drover"));
+        let auth = c.mesos_auth.authorization.clone().expect("credentials");
+        // The file beats the environment; its trailing newline is not part of it.
+        assert_eq!(auth, Authorization::basic("drover", "s3cret-XYZ").unwrap());
+        let shown = format!("{c:?} {c:#?}");
+        assert!(!shown.contains("s3cret") && !shown.contains("ZHJvdmVy"), "{shown}");
+        assert!(shown.contains("drover"), "{shown}");
+
+        let args = ServeArgs { mesos_principal: Some("drover".into()), ..in_memory() };
+        let c = with_mesos(args, Some("env-secret"));
+        assert_eq!(
+            c.mesos_auth.authorization,
+            Some(Authorization::basic("drover", "env-secret").unwrap())
+        );
+        // Without a principal the environment's secret is not used; without a
+        // secret the principal is only declared.
+        assert_eq!(with_mesos(in_memory(), Some("env-secret")).mesos_auth, MesosAuth::default());
+        let args = ServeArgs { mesos_principal: Some("drover".into()), ..in_memory() };
+        let c = with_mesos(args, None);
+        assert_eq!(
+            c.mesos_auth,
+            MesosAuth { principal: Some("drover".into()), authorization: None }
+        );
+    }
+
+    #[test]
+    fn mesos_settings_come_from_the_config_file_too() {
+        let dir = Scratch::new("mesos-toml");
+        let secret = dir.file("secret", "pw\r\n");
+        let secrets = dir.0.join("secrets");
+        std::fs::create_dir_all(&secrets).unwrap();
+        let toml = format!(
+            "in_memory = true\nmesos_principal = \"fw\"\nmesos_secret_file = {secret:?}\n\
+             secrets_dir = {secrets:?}\n"
+        );
+        let config = dir.file("drover.toml", &toml);
+        let c = with_mesos(ServeArgs { config: Some(config), ..Default::default() }, None);
+        assert_eq!(c.mesos_auth.authorization, Some(Authorization::basic("fw", "pw").unwrap()));
+        assert_eq!(c.secrets, SecretSource::Dir(secrets));
+    }
+
+    #[test]
+    fn bad_mesos_credentials_are_clear_errors_without_the_secret() {
+        let dir = Scratch::new("mesos-errors");
+        let secret = dir.file("secret", "hunter2\n");
+        let e =
+            mesos_error(ServeArgs { mesos_secret_file: Some(secret.clone()), ..in_memory() }, None);
+        assert_eq!(e, "--mesos-secret-file needs --mesos-principal");
+        let colon = ServeArgs {
+            mesos_principal: Some("a:b".into()),
+            mesos_secret_file: Some(secret.clone()),
+            ..in_memory()
+        };
+        let e = mesos_error(colon, None);
+        assert_eq!(
+            e,
+            "--mesos-principal: the principal `a:b` contains a `:` or a control character"
+        );
+        let empty = dir.file("empty", "\n");
+        let args = ServeArgs {
+            mesos_principal: Some("drover".into()),
+            mesos_secret_file: Some(empty.clone()),
+            ..in_memory()
+        };
+        assert_eq!(
+            mesos_error(args, None),
+            format!("--mesos-secret-file {} is empty", empty.display())
+        );
+        let missing = dir.0.join("missing");
+        let args = ServeArgs {
+            mesos_principal: Some("drover".into()),
+            mesos_secret_file: Some(missing.clone()),
+            ..in_memory()
+        };
+        let e = mesos_error(args, None);
+        assert!(
+            e.starts_with(&format!("reading --mesos-secret-file {}: ", missing.display())),
+            "{e}"
+        );
+        let e = mesos_error(
+            ServeArgs { mesos_principal: Some(String::new()), ..in_memory() },
+            Some("x"),
+        );
+        assert_eq!(e, "--mesos-principal: the principal is empty");
+        assert!(!e.contains("hunter2"));
+    }
+
+    #[test]
+    fn the_secrets_dir_must_be_a_directory() {
+        let dir = Scratch::new("secrets-dir");
+        let c = with_mesos(ServeArgs { secrets_dir: Some(dir.0.clone()), ..in_memory() }, None);
+        assert_eq!(c.secrets, SecretSource::Dir(dir.0.clone()));
+        assert_eq!(with_mesos(in_memory(), None).secrets, SecretSource::None);
+        let file = dir.file("f", "x");
+        let e = mesos_error(ServeArgs { secrets_dir: Some(file.clone()), ..in_memory() }, None);
+        assert_eq!(e, format!("--secrets-dir {} is not a directory", file.display()));
+        let missing = dir.0.join("missing");
+        let e = mesos_error(ServeArgs { secrets_dir: Some(missing.clone()), ..in_memory() }, None);
+        assert!(e.starts_with(&format!("reading --secrets-dir {}: ", missing.display())), "{e}");
     }
 }

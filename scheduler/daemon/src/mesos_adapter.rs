@@ -13,7 +13,18 @@
 //! the task's environment, the Docker container, and the health checks with
 //! their ports resolved. The task's host ports are its `ports` resource. The
 //! kill grace period is `TaskInfo.kill_policy.grace_period`.
+//!
+//! **Secrets** are resolved here, when a launch becomes a `TaskInfo`, and
+//! only here ([`secrets`]): a launch's secret environment variables carry a
+//! reference; their values go into the task's environment inside
+//! `TaskInfo.data` (which Mesos does not show in its state endpoints), never
+//! into logs, events or errors. A launch whose secret cannot be resolved is
+//! left out of the ACCEPT and reported back to the core as `TASK_ERROR`
+//! (`REASON_TASK_INVALID`, as the master reports an invalid task), with a
+//! message naming the secret and why; the core then relaunches it with
+//! backoff.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use drover_protos::Message;
@@ -29,6 +40,10 @@ use sched_core::offer::{AgentFacts, AttributeValue, Offer, RoleResources, UNRESE
 use sched_core::ports::PortRanges;
 use sched_core::scheduler::{LaunchSpec, MesosCall, StatusUpdate};
 
+pub(crate) mod secrets;
+
+use self::secrets::SecretSource;
+
 /// Settings of the executor Drover launches its tasks under.
 #[derive(Debug, Clone)]
 pub(crate) struct ExecutorSettings {
@@ -38,10 +53,12 @@ pub(crate) struct ExecutorSettings {
     pub(crate) env: Vec<(String, String)>,
 }
 
-/// The FrameworkInfo Drover subscribes with.
+/// The FrameworkInfo Drover subscribes with; `principal` is the one its
+/// HTTP credentials authenticate (the master requires them to match).
 pub(crate) fn framework_info(
     name: &str,
     user: &str,
+    principal: Option<&str>,
     failover_timeout: Duration,
     hostname: &str,
     webui_url: &str,
@@ -59,6 +76,7 @@ pub(crate) fn framework_info(
         checkpoint: Some(true),
         hostname: Some(hostname.to_owned()),
         webui_url: Some(webui_url.to_owned()),
+        principal: principal.map(str::to_owned),
         capabilities: vec![capability(Type::PartitionAware), capability(Type::TaskKillingState)],
         ..Default::default()
     }
@@ -268,8 +286,24 @@ fn environment<'a>(vars: impl IntoIterator<Item = (&'a String, &'a String)>) -> 
     }
 }
 
+/// The task's environment: the launch's, plus its secrets' values (which
+/// win). The error names the secret that cannot be resolved, never a value.
+fn resolved_env(
+    spec: &LaunchSpec,
+    secrets: &SecretSource,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut env = spec.env.clone();
+    for (var, secret) in &spec.secret_env {
+        let value = secrets.resolve(&secret.source).map_err(|e| {
+            format!("secret `{}` for {var} cannot be resolved: {}", secret.name, e.describe())
+        })?;
+        env.insert(var.clone(), value.expose().to_owned());
+    }
+    Ok(env)
+}
+
 /// The command part of `TaskData` (see the module docs).
-fn task_command(spec: &LaunchSpec) -> mesos::CommandInfo {
+fn task_command(spec: &LaunchSpec, env: &BTreeMap<String, String>) -> mesos::CommandInfo {
     let (value, shell, arguments) = match &spec.command {
         Some(CommandSpec::Shell(c)) => (Some(c.clone()), true, Vec::new()),
         Some(CommandSpec::Argv(argv)) => (argv.first().cloned(), false, argv.clone()),
@@ -279,7 +313,7 @@ fn task_command(spec: &LaunchSpec) -> mesos::CommandInfo {
         value,
         shell: Some(shell),
         arguments,
-        environment: Some(environment(&spec.env)),
+        environment: Some(environment(env)),
         ..Default::default()
     }
 }
@@ -386,10 +420,11 @@ fn health_check(h: &HealthCheckSpec) -> drover::HealthCheck {
     drover::HealthCheck { check: Some(check), ignore_http1xx: h.ignore_http1xx }
 }
 
-/// The `drover.v1.TaskData` carried in `TaskInfo.data` (see the module docs).
-pub(crate) fn task_data(spec: &LaunchSpec) -> drover::TaskData {
+/// The `drover.v1.TaskData` carried in `TaskInfo.data` (see the module
+/// docs), with the task's environment `env` (secrets resolved).
+fn task_data(spec: &LaunchSpec, env: &BTreeMap<String, String>) -> drover::TaskData {
     drover::TaskData {
-        command: Some(task_command(spec)),
+        command: Some(task_command(spec, env)),
         container: spec
             .container
             .as_ref()
@@ -399,12 +434,15 @@ pub(crate) fn task_data(spec: &LaunchSpec) -> drover::TaskData {
     }
 }
 
-/// The TaskInfo for one launch.
+/// The TaskInfo for one launch, its secrets resolved from `secrets`; an
+/// error says which secret cannot be resolved (see the module docs).
 pub(crate) fn task_info(
     spec: &LaunchSpec,
     framework_id: &str,
     executor: &ExecutorSettings,
-) -> mesos::TaskInfo {
+    secrets: &SecretSource,
+) -> Result<mesos::TaskInfo, String> {
+    let env = resolved_env(spec, secrets)?;
     let exec_env: Vec<(String, String)> = executor.env.clone();
     let mut executor_info = mesos::ExecutorInfo {
         executor_id: mesos::ExecutorId { value: spec.executor_id.clone() },
@@ -421,13 +459,13 @@ pub(crate) fn task_info(
         ..Default::default()
     };
     executor_info.set_type(mesos::executor_info::Type::Custom);
-    mesos::TaskInfo {
+    Ok(mesos::TaskInfo {
         name: spec.app_id.safe_path(),
         task_id: mesos::TaskId { value: spec.task_id.to_string() },
         agent_id: mesos::AgentId { value: spec.agent_id.clone() },
         resources: resources(&parts(&spec.task_roles, &spec.resources, &spec.host_ports)),
         executor: Some(executor_info),
-        data: Some(task_data(spec).encode_to_vec()),
+        data: Some(task_data(spec, &env).encode_to_vec()),
         kill_policy: spec
             .kill_grace
             .map(|g| mesos::KillPolicy { grace_period: Some(calls::duration_info(g)) }),
@@ -439,25 +477,52 @@ pub(crate) fn task_info(
                 .collect(),
         }),
         ..Default::default()
+    })
+}
+
+/// What the master would answer for a task it refuses: `TASK_ERROR` with
+/// `REASON_TASK_INVALID` and the reason.
+fn refused(spec: &LaunchSpec, message: String) -> StatusUpdate {
+    StatusUpdate {
+        task_id: spec.task_id.to_string(),
+        state: TaskState::Error,
+        agent_id: Some(spec.agent_id.clone()),
+        message: Some(message),
+        reason: Some(mesos::task_status::Reason::TaskInvalid.as_str_name().to_owned()),
+        uuid: None,
+        healthy: None,
     }
 }
 
-/// A core call as a Mesos scheduler call.
+/// A core call as a Mesos scheduler call, plus the launches it leaves out
+/// because a secret cannot be resolved, as the status updates to give the
+/// core. An ACCEPT whose launches are all left out accepts nothing (a
+/// decline with the same filter).
 pub(crate) fn call_to_proto(
     call: &MesosCall,
     framework_id: &str,
     executor: &ExecutorSettings,
-) -> Call {
+    secrets: &SecretSource,
+) -> (Call, Vec<StatusUpdate>) {
     let secs = |d: &Duration| d.as_secs_f64();
-    match call {
+    let call = match call {
         MesosCall::Accept { offer_id, launches, refuse } => {
-            let tasks = launches.iter().map(|l| task_info(l, framework_id, executor)).collect();
-            calls::accept(
+            let mut tasks = Vec::with_capacity(launches.len());
+            let mut failed = Vec::new();
+            for l in launches {
+                match task_info(l, framework_id, executor, secrets) {
+                    Ok(t) => tasks.push(t),
+                    Err(message) => failed.push(refused(l, message)),
+                }
+            }
+            let operations = if tasks.is_empty() { vec![] } else { vec![calls::launch(tasks)] };
+            let call = calls::accept(
                 framework_id,
                 std::slice::from_ref(offer_id),
-                vec![calls::launch(tasks)],
+                operations,
                 secs(refuse),
-            )
+            );
+            return (call, failed);
         }
         MesosCall::Decline { offer_ids, refuse } => {
             calls::decline(framework_id, offer_ids, secs(refuse))
@@ -471,7 +536,8 @@ pub(crate) fn call_to_proto(
         MesosCall::Reconcile { tasks } => calls::reconcile(framework_id, tasks),
         MesosCall::Revive => calls::revive(framework_id, &[]),
         MesosCall::Suppress => calls::suppress(framework_id, &[]),
-    }
+    };
+    (call, Vec::new())
 }
 
 #[cfg(test)]
@@ -506,6 +572,7 @@ mod tests {
             network: NetworkMode::Host,
             health_checks: vec![],
             env,
+            secret_env: BTreeMap::new(),
             labels: BTreeMap::new(),
             kill_grace: Some(Duration::from_secs(4)),
         }
@@ -520,7 +587,13 @@ mod tests {
 
     #[test]
     fn task_info_runs_under_drover_executor_with_the_command_in_data() {
-        let t = task_info(&launch(CommandSpec::Shell("sleep 600".into())), "fw", &exec());
+        let t = task_info(
+            &launch(CommandSpec::Shell("sleep 600".into())),
+            "fw",
+            &exec(),
+            &SecretSource::None,
+        )
+        .unwrap();
         assert_eq!(t.task_id.value, "prod_web.instance-u1._app.1");
         assert!(t.command.is_none(), "a task with an executor must not carry a command");
         let e = t.executor.as_ref().unwrap();
@@ -542,8 +615,13 @@ mod tests {
 
     #[test]
     fn argv_commands_put_the_program_first() {
-        let t =
-            task_info(&launch(CommandSpec::Argv(vec!["sleep".into(), "5".into()])), "fw", &exec());
+        let t = task_info(
+            &launch(CommandSpec::Argv(vec!["sleep".into(), "5".into()])),
+            "fw",
+            &exec(),
+            &SecretSource::None,
+        )
+        .unwrap();
         let cmd = drover::TaskData::decode(t.data.as_deref().unwrap()).unwrap().command.unwrap();
         assert_eq!(cmd.shell, Some(false));
         assert_eq!(cmd.value.as_deref(), Some("sleep"));
@@ -591,7 +669,7 @@ mod tests {
             delay: Duration::from_secs(0),
             ignore_http1xx: true,
         }];
-        let t = task_info(&l, "fw", &exec());
+        let t = task_info(&l, "fw", &exec(), &SecretSource::None).unwrap();
         let ports = t.resources.iter().find(|r| r.name == "ports").unwrap();
         let ranges: Vec<(u64, u64)> =
             ports.ranges.as_ref().unwrap().range.iter().map(|r| (r.begin, r.end)).collect();
@@ -784,7 +862,7 @@ mod tests {
             resources: l.executor_resources,
             ports: vec![],
         }];
-        let t = task_info(&l, "fw", &exec());
+        let t = task_info(&l, "fw", &exec(), &SecretSource::None).unwrap();
         let got: Vec<(String, Option<String>)> =
             t.resources.iter().map(|r| (r.name.clone(), r.role.clone())).collect();
         let some = |s: &str| Some(s.to_owned());
@@ -830,12 +908,131 @@ mod tests {
 
     #[test]
     fn framework_info_checkpoints_and_declares_capabilities() {
-        let f =
-            framework_info("drover", "root", Duration::from_secs(604_800), "h", "http://h:8080");
+        let f = framework_info(
+            "drover",
+            "root",
+            None,
+            Duration::from_secs(604_800),
+            "h",
+            "http://h:8080",
+        );
         assert_eq!(f.checkpoint, Some(true));
         assert_eq!(f.failover_timeout, Some(604_800.0));
         let caps: Vec<_> = f.capabilities.iter().map(|c| c.r#type()).collect();
         assert!(caps.contains(&mesos::framework_info::capability::Type::TaskKillingState));
         assert!(caps.contains(&mesos::framework_info::capability::Type::PartitionAware));
+        assert_eq!(f.principal, None);
+        let f = framework_info("d", "root", Some("drover"), Duration::ZERO, "h", "http://h");
+        assert_eq!(f.principal.as_deref(), Some("drover"));
+    }
+
+    /// A secrets directory of this test's own, removed when dropped.
+    struct SecretsDir(std::path::PathBuf);
+
+    impl SecretsDir {
+        fn new(name: &str, files: &[(&str, &str)]) -> SecretsDir {
+            let dir = std::env::temp_dir()
+                .join(format!("drover-adapter-secrets-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            for (file, text) in files {
+                std::fs::write(dir.join(file), text).unwrap();
+            }
+            SecretsDir(dir)
+        }
+
+        fn source(&self) -> SecretSource {
+            SecretSource::Dir(self.0.clone())
+        }
+    }
+
+    impl Drop for SecretsDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn with_secret(var: &str, name: &str, source: &str) -> LaunchSpec {
+        let mut l = launch(CommandSpec::Shell("echo $DB_PASSWORD".into()));
+        l.secret_env.insert(
+            var.into(),
+            sched_core::app::SecretRef { name: name.into(), source: source.into() },
+        );
+        l
+    }
+
+    fn task_env(t: &mesos::TaskInfo) -> BTreeMap<String, String> {
+        let data = drover::TaskData::decode(t.data.as_deref().unwrap()).unwrap();
+        data.command
+            .unwrap()
+            .environment
+            .unwrap()
+            .variables
+            .into_iter()
+            .map(|v| (v.name, v.value.unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn secret_env_vars_get_their_values_in_the_task_environment_only() {
+        let dir = SecretsDir::new("values", &[("prod-db", "hunter2\n")]);
+        let mut l = with_secret("DB_PASSWORD", "db", "prod-db");
+        l.env.insert("DB_PASSWORD".into(), "overridden".into());
+        let t = task_info(&l, "fw", &exec(), &dir.source()).unwrap();
+        let env = task_env(&t);
+        assert_eq!(env["DB_PASSWORD"], "hunter2");
+        assert_eq!(env["A"], "1");
+        // The executor's own environment and the task's labels do not have it.
+        let exec_env = format!("{:?}", t.executor.as_ref().unwrap().command);
+        assert!(!exec_env.contains("hunter2"), "{exec_env}");
+        assert!(!format!("{:?}", t.labels).contains("hunter2"));
+    }
+
+    #[test]
+    fn an_unresolvable_secret_leaves_the_launch_out_and_fails_it_by_name() {
+        let dir = SecretsDir::new("refused", &[("ok", "fine-value")]);
+        let good = with_secret("DB_PASSWORD", "db", "ok");
+        let mut missing = with_secret("DB_PASSWORD", "db2", "absent");
+        missing.task_id = missing.instance_id.task_id(2);
+        let mut traversal = with_secret("TOKEN", "tok", "../etc/passwd");
+        traversal.task_id = traversal.instance_id.task_id(3);
+        let call = MesosCall::Accept {
+            offer_id: "o1".into(),
+            launches: vec![good, missing, traversal],
+            refuse: Duration::from_secs(5),
+        };
+        let (proto, failed) = call_to_proto(&call, "fw", &exec(), &dir.source());
+        let accept = proto.accept.unwrap();
+        let launched = &accept.operations[0].launch.as_ref().unwrap().task_infos;
+        assert_eq!(launched.len(), 1);
+        assert_eq!(task_env(&launched[0])["DB_PASSWORD"], "fine-value");
+        assert_eq!(failed.len(), 2);
+        let f = &failed[0];
+        assert_eq!(f.task_id, "prod_web.instance-u1._app.2");
+        assert_eq!(f.state, TaskState::Error);
+        assert_eq!(f.reason.as_deref(), Some("REASON_TASK_INVALID"));
+        assert_eq!((f.uuid.as_ref(), f.agent_id.as_deref()), (None, Some("S1")));
+        let message = f.message.as_deref().unwrap();
+        assert!(
+            message.starts_with("secret `db2` for DB_PASSWORD cannot be resolved: cannot read ")
+                && message.contains("absent"),
+            "{message}"
+        );
+        let message = failed[1].message.as_deref().unwrap();
+        assert!(message.starts_with("secret `tok` for TOKEN cannot be resolved: source `../etc/passwd` is not a secret name"), "{message}");
+        // Nothing launchable: the offer is accepted with no operation.
+        let call = MesosCall::Accept {
+            offer_id: "o2".into(),
+            launches: vec![with_secret("X", "x", "absent")],
+            refuse: Duration::from_secs(5),
+        };
+        let (proto, failed) = call_to_proto(&call, "fw", &exec(), &SecretSource::None);
+        assert!(proto.accept.unwrap().operations.is_empty());
+        assert_eq!(
+            failed[0].message.as_deref(),
+            Some(
+                "secret `x` for X cannot be resolved: no secrets source is configured (drover serve --secrets-dir)"
+            )
+        );
     }
 }

@@ -37,7 +37,8 @@ use sched_store::{
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::config::StoreConfig;
+use crate::config::{MesosAuth, StoreConfig};
+use crate::mesos_adapter::secrets::SecretSource;
 use crate::mesos_adapter::{self, ExecutorSettings};
 
 /// Everything `drover serve` needs, resolved from flags and the config file.
@@ -59,6 +60,10 @@ pub(crate) struct ServeConfig {
     pub(crate) failover_timeout: Duration,
     /// Content type of the Mesos API.
     pub(crate) content_type: ContentType,
+    /// The framework's principal and credentials (redacted in `Debug`).
+    pub(crate) mesos_auth: MesosAuth,
+    /// Where apps' secret values are read at launch.
+    pub(crate) secrets: SecretSource,
     /// The executor binary on the agents.
     pub(crate) executor: ExecutorSettings,
     /// Core tunables.
@@ -72,13 +77,30 @@ pub(crate) struct ServeConfig {
 pub(crate) trait DaemonStore: Store {
     /// Fences (or unfences) every later commit with the leader key.
     fn set_fence(&self, _fence: Option<Fence>) {}
+
+    /// Another handle on the same store, for readers (the gRPC API): their
+    /// loads must not refresh the revisions the scheduler's commits
+    /// compare against.
+    fn reader(&self) -> Self;
 }
 
-impl DaemonStore for MemStore {}
-impl DaemonStore for EmbeddedStore {}
+impl DaemonStore for MemStore {
+    fn reader(&self) -> Self {
+        self.handle()
+    }
+}
+impl DaemonStore for EmbeddedStore {
+    fn reader(&self) -> Self {
+        self.handle()
+    }
+}
 impl DaemonStore for EtcdStore {
     fn set_fence(&self, fence: Option<Fence>) {
         EtcdStore::set_fence(self, fence);
+    }
+
+    fn reader(&self) -> Self {
+        self.handle()
     }
 }
 
@@ -166,6 +188,9 @@ async fn serve<S: DaemonStore>(
         events.clone(),
     )
     .with_leadership(Leadership::new(leader_rx, abdicate_tx, config.advertise.clone()));
+    // Drover's gRPC API, on the same port (requests by content type).
+    let (grpc, grpc_watches) =
+        sched_grpc::DroverService::new(api.clone(), Arc::new(store.reader()));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -176,7 +201,8 @@ async fn serve<S: DaemonStore>(
         let stopped = async move {
             let _ = api_stop.wait_for(|s| *s).await;
         };
-        if let Err(e) = sched_api::serve(listener, sched_api::router(api), stopped).await {
+        let router = sched_grpc::with_grpc(sched_api::router(api), grpc);
+        if let Err(e) = sched_api::serve(listener, router, stopped).await {
             tracing::error!(error = %e, "The API server failed.");
         }
     });
@@ -195,7 +221,16 @@ async fn serve<S: DaemonStore>(
         let mut leadership = match &election {
             None => None,
             Some((e, ttl)) => {
-                match campaign(e, &config.advertise, *ttl, &shared, shutdown_rx.clone()).await {
+                match campaign(
+                    e,
+                    &config.advertise,
+                    *ttl,
+                    &shared,
+                    &mut cmd_rx,
+                    shutdown_rx.clone(),
+                )
+                .await
+                {
                     Some(l) => Some(l),
                     None => break,
                 }
@@ -245,8 +280,10 @@ async fn serve<S: DaemonStore>(
             }
         }
     }
-    // End the event streams, or the server would wait for them forever.
+    // End the event streams and gRPC watches, or the server would wait for
+    // them forever.
     events.close();
+    grpc_watches.close();
     let _ = stop_tx.send(true);
     let _ = server.await;
     tracing::info!("Drover stopped.");
@@ -260,6 +297,7 @@ async fn campaign(
     identity: &str,
     ttl: Duration,
     shared: &Shared,
+    cmd_rx: &mut mpsc::Receiver<CommandRequest>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Option<sched_store::Leadership> {
     let watcher = {
@@ -287,6 +325,14 @@ async fn campaign(
     let result = loop {
         tokio::select! {
             _ = shutdown.wait_for(|s| *s) => break None,
+            // Commands the API sent while this instance still led (or just
+            // before it learnt it no longer does) are answered, not kept
+            // waiting for a term that may never come.
+            Some(request) = cmd_rx.recv() => {
+                let _ = request.reply.send(Err(CommandError::Unavailable(
+                    "this instance is no longer the leader; retry (the request will be forwarded to the new leader)".into(),
+                )));
+            }
             r = election.campaign(identity, ttl) => match r {
                 Ok(l) => break Some(l),
                 Err(e) => {
@@ -376,6 +422,7 @@ async fn run_term<S: DaemonStore>(
     let framework_info = mesos_adapter::framework_info(
         &config.framework_name,
         &config.mesos_user,
+        config.mesos_auth.principal.as_deref(),
         config.failover_timeout,
         &hostname,
         &webui,
@@ -391,7 +438,7 @@ async fn run_term<S: DaemonStore>(
             },
             max_record_len: mesos_wire::DEFAULT_MAX_RECORD_LEN,
             call_timeout: Duration::from_secs(10),
-            authorization: None,
+            authorization: config.mesos_auth.authorization.clone(),
             seed,
         },
         clock.clone(),
@@ -407,6 +454,7 @@ async fn run_term<S: DaemonStore>(
         store: store.clone(),
         mesos,
         executor: config.executor.clone(),
+        secrets: config.secrets.clone(),
         persist_tx,
         replies: BTreeMap::new(),
         next_request: 1,
@@ -466,6 +514,8 @@ struct MainLoop<S: DaemonStore> {
     store: Arc<S>,
     mesos: SchedulerHandle,
     executor: ExecutorSettings,
+    /// Where secret values are read when a launch becomes a TaskInfo.
+    secrets: SecretSource,
     persist_tx: mpsc::Sender<PersistJob>,
     replies: BTreeMap<u64, oneshot::Sender<Result<Outcome, CommandError>>>,
     /// Where notifications go, rendered once, for event-stream clients
@@ -510,7 +560,6 @@ impl<S: DaemonStore> MainLoop<S> {
                 self.reload(now).await;
             }
             self.perform_effects().await;
-            self.snap_tx.send_replace(Arc::new(self.core.snapshot()));
         }
     }
 
@@ -591,8 +640,11 @@ impl<S: DaemonStore> MainLoop<S> {
         }
     }
 
-    /// Performs every pending effect.
+    /// Performs every pending effect, then publishes the new snapshot, and
+    /// only then answers requests and publishes events: a client that reads
+    /// right after its write was acknowledged (or after an event) sees it.
     async fn perform_effects(&mut self) {
+        let mut answers = Vec::new();
         while let Some(effect) = self.core.poll_effect() {
             match effect {
                 Effect::Persist { token, writes } => {
@@ -601,9 +653,20 @@ impl<S: DaemonStore> MainLoop<S> {
                 }
                 Effect::Call(call) => {
                     let Some(fid) = self.core.framework_id().map(str::to_owned) else { continue };
-                    let proto = mesos_adapter::call_to_proto(&call, &fid, &self.executor);
+                    let (proto, refused) =
+                        mesos_adapter::call_to_proto(&call, &fid, &self.executor, &self.secrets);
                     let kind = format!("{:?}", proto.r#type());
                     let rx = self.mesos.enqueue(proto).await;
+                    // Launches whose secrets cannot be resolved failed like
+                    // tasks the master refuses (the message names the secret).
+                    for status in refused {
+                        tracing::warn!(
+                            task_id = %status.task_id,
+                            reason = status.message.as_deref().unwrap_or(""),
+                            "Task not launched: a secret cannot be resolved."
+                        );
+                        self.core.handle_status(status, self.clock.now());
+                    }
                     tokio::spawn(async move {
                         match rx.await {
                             Ok(Ok(())) => {}
@@ -614,6 +677,18 @@ impl<S: DaemonStore> MainLoop<S> {
                         }
                     });
                 }
+                Effect::Notify(_) | Effect::Reply { .. } => answers.push(effect),
+                Effect::Reload { reason } => {
+                    if self.reload_at.is_none() {
+                        tracing::error!(%reason, "A write failed; rebuilding the scheduler from the store.");
+                        self.reload_at = Some(self.clock.now());
+                    }
+                }
+            }
+        }
+        self.snap_tx.send_replace(Arc::new(self.core.snapshot()));
+        for effect in answers {
+            match effect {
                 Effect::Notify(n) => {
                     log_notification(&n);
                     self.events.publish_notification(&n, self.clock.now());
@@ -623,12 +698,7 @@ impl<S: DaemonStore> MainLoop<S> {
                         let _ = tx.send(result);
                     }
                 }
-                Effect::Reload { reason } => {
-                    if self.reload_at.is_none() {
-                        tracing::error!(%reason, "A write failed; rebuilding the scheduler from the store.");
-                        self.reload_at = Some(self.clock.now());
-                    }
-                }
+                _ => {}
             }
         }
     }

@@ -565,6 +565,12 @@ struct AppDto {
     #[serde(default)]
     placement: PlacementDto,
     env: BTreeMap<String, String>,
+    /// Secret name → source (a reference, never a value).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    secrets: BTreeMap<String, String>,
+    /// Variable → secret name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    secret_env: BTreeMap<String, String>,
     labels: BTreeMap<String, String>,
     backoff: BackoffDto,
     kill_selection: KillSelectionDto,
@@ -625,6 +631,8 @@ impl From<&AppSpec> for AppDto {
             resources: ResourcesDto::from(&a.resources),
             placement: PlacementDto::from(&a.placement),
             env: a.env.clone(),
+            secrets: a.secrets.clone(),
+            secret_env: a.secret_env.clone(),
             labels: a.labels.clone(),
             backoff: BackoffDto {
                 initial: a.backoff.initial.into(),
@@ -697,6 +705,8 @@ impl AppDto {
             resources: self.resources.into_core(),
             placement: self.placement.into_core()?,
             env: self.env,
+            secrets: self.secrets,
+            secret_env: self.secret_env,
             labels: self.labels,
             backoff: BackoffPolicy {
                 initial: self.backoff.initial.into_core()?,

@@ -73,6 +73,8 @@ pub fn sample_app(id: &str, instances: u32) -> AppSpec {
             ..PlacementSpec::default()
         },
         env,
+        secrets: BTreeMap::from([("db".to_owned(), "prod/db-password".to_owned())]),
+        secret_env: BTreeMap::from([("DB_PASSWORD".to_owned(), "db".to_owned())]),
         labels,
         backoff: BackoffPolicy {
             initial: Duration::from_millis(1500),

@@ -94,6 +94,12 @@ impl EtcdStore {
         &self.client
     }
 
+    /// Another handle on the same etcd and prefix, as a second process
+    /// would have: it knows nothing until it loads, and is not fenced.
+    pub fn handle(&self) -> EtcdStore {
+        EtcdStore::new(self.client.clone(), self.config.clone())
+    }
+
     async fn apply(&self, batch: &[Op], fence: Option<&Fence>) -> Result<Revision, StoreError> {
         let mut compare = Vec::with_capacity(batch.len() + 1);
         let mut success = Vec::with_capacity(batch.len());

@@ -5,7 +5,11 @@
 //! answers SUBSCRIBE with `200`, a `Mesos-Stream-Id` and a RecordIO event
 //! stream, answers every UPDATE with `202` and ACKNOWLEDGEs it on the
 //! stream. Every scenario has its own framework id, so scenarios that run
-//! at once never see each other's containers.
+//! at once never see each other's containers. When the executor is given
+//! `MESOS_EXECUTOR_AUTHENTICATION_TOKEN`, the fake agent requires
+//! `Authorization: Bearer <token>` on every request and answers `401`
+//! without it, as an agent with `--authenticate_http_executors` does; it
+//! records every request's `Authorization` header either way.
 
 #![allow(dead_code, reason = "each test binary uses a part of the harness")]
 
@@ -52,10 +56,15 @@ impl Body for StreamBody {
 
 type Stream = Arc<Mutex<Option<mpsc::UnboundedSender<Bytes>>>>;
 
+/// The `Authorization` header of every request the fake agent got.
+pub(crate) type Seen = Arc<Mutex<Vec<Option<String>>>>;
+
 async fn handle(
     req: hyper::Request<Incoming>,
     calls: mpsc::UnboundedSender<Call>,
     stream: Stream,
+    required: Option<String>,
+    seen: Seen,
 ) -> Result<hyper::Response<BoxBody<Bytes, Infallible>>, Infallible> {
     let reply = |status: u16| {
         let mut resp = hyper::Response::new(Empty::new().boxed());
@@ -65,6 +74,16 @@ async fn handle(
     };
     if req.method() != http::Method::POST || req.uri().path() != PATH {
         return reply(404);
+    }
+    let auth = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("<not text>").to_owned());
+    seen.lock().unwrap().push(auth.clone());
+    if let Some(token) = &required
+        && auth != Some(format!("Bearer {token}"))
+    {
+        return reply(401);
     }
     let ct = req
         .headers()
@@ -105,6 +124,8 @@ pub(crate) struct Scenario {
     pub(crate) framework_id: String,
     /// This scenario's `MESOS_EXECUTOR_ID`.
     pub(crate) executor_id: String,
+    /// The `Authorization` header of every request, in order.
+    pub(crate) authorizations: Seen,
 }
 
 /// The environment variable that marks a scenario's processes.
@@ -130,12 +151,19 @@ impl Scenario {
         let (calls_tx, calls) = mpsc::unbounded_channel();
         let stream: Stream = Arc::default();
         let shared = stream.clone();
+        let required = env
+            .iter()
+            .find(|(k, _)| *k == "MESOS_EXECUTOR_AUTHENTICATION_TOKEN")
+            .map(|(_, v)| (*v).to_owned());
+        let authorizations: Seen = Arc::default();
+        let seen = authorizations.clone();
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 let (calls, stream) = (calls_tx.clone(), shared.clone());
+                let (required, seen) = (required.clone(), seen.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
-                        handle(req, calls.clone(), stream.clone())
+                        handle(req, calls.clone(), stream.clone(), required.clone(), seen.clone())
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(tcp), service)
@@ -173,7 +201,7 @@ impl Scenario {
             .spawn()
             .unwrap();
         let marker = format!("{}-{}", std::process::id(), port);
-        Scenario { calls, stream, executor, dir, marker, framework_id, executor_id }
+        Scenario { calls, stream, executor, dir, marker, framework_id, executor_id, authorizations }
     }
 
     pub(crate) fn log(&self) -> String {

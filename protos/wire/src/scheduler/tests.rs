@@ -126,6 +126,24 @@ fn heartbeats_keep_the_stream_alive_and_silence_kills_it() {
     assert_eq!(call.framework_id.unwrap().value, "fw-1");
 }
 
+/// Found by `fuzz/fuzz_targets/mesos_event.rs`: a SUBSCRIBED whose
+/// heartbeat interval is finite but longer than a `Duration` panicked.
+#[test]
+fn absurd_heartbeat_intervals_fall_back_to_the_default() {
+    for bad in [1e300, f64::MAX, f64::INFINITY, f64::NAN, -1.0, 0.0] {
+        let mut s = Subscription::new(SubscriptionConfig::default(), master(), info(), None, 1, T0);
+        s.handle_timeout(T0);
+        let (conn, _, _) = expect_subscribe(&mut s);
+        s.handle_response(conn, 200, None, Some("stream-1"), T0);
+        s.handle_event(conn, subscribed_event("fw-1", bad), T0).unwrap();
+        assert!(
+            matches!(s.poll_notice(), Some(Notice::Subscribed { heartbeat, .. }) if heartbeat == Duration::from_secs(15)),
+            "{bad}"
+        );
+        assert_eq!(s.poll_timeout(), T0.plus(Duration::from_secs(75)), "{bad}");
+    }
+}
+
 #[test]
 fn repeated_failures_back_off_up_to_the_cap_with_jitter() {
     let config = SubscriptionConfig::default();

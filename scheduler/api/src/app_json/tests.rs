@@ -237,11 +237,33 @@ fn rendered_apps_parse_back_to_the_same_spec() {
                "networks": [{"mode": "container/bridge"}]}),
         json!({"id": "/g/u", "cmd": "x", "upgradeStrategy": {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.25},
                "dependencies": ["/g/db"], "progressDeadlineSeconds": 42, "rollbackOnFailure": false}),
+        json!({"id": "/s", "cmd": "x", "env": {"A": "1", "DB_PASSWORD": {"secret": "db"}},
+               "secrets": {"db": {"source": "prod-db"}, "unused": {"source": "u"}}}),
     ] {
         let app = parse(body.clone());
         let back = parse(Value::Object(render_app(&app)));
         assert_eq!(back, app, "{body}");
     }
+}
+
+/// Found by `fuzz/fuzz_targets/app_json.rs`: a field of another protocol
+/// (a `command` on an HTTP check, a `path` on a TCP one) was kept in the
+/// spec but not rendered, so the app read back differently and sending
+/// back what `GET` shows changed its configuration.
+#[test]
+fn health_check_fields_of_other_protocols_are_not_kept() {
+    let app = parse(json!({"id": "/h", "cmd": "x", "healthChecks": [
+        {"protocol": "HTTP", "command": {"value": "true"}},
+        {"protocol": "TCP", "path": "/status", "ignoreHttp1xx": true},
+        {"protocol": "COMMAND", "command": {"value": "true"}, "path": "/p", "ignoreHttp1xx": true}]}));
+    let back = parse(Value::Object(render_app(&app)));
+    assert_eq!(back, app);
+    let kept: Vec<(Option<&str>, &str, bool)> = app
+        .health_checks
+        .iter()
+        .map(|h| (h.command.as_deref(), h.path.as_str(), h.ignore_http1xx))
+        .collect();
+    assert_eq!(kept, vec![(None, "/", false), (None, "/", false), (Some("true"), "/", false)]);
 }
 
 #[test]
@@ -417,5 +439,101 @@ fn roles_follow_marathon_rules() {
             "/acceptedResourceRoles",
             "error.expected.jsarray"
         )])
+    );
+}
+
+#[test]
+fn env_secrets_are_kept_as_references_to_declared_secrets() {
+    let body = json!({"id": "/s", "cmd": "x",
+        "env": {"PLAIN": "1", "DB_PASSWORD": {"secret": "db"}, "API_KEY": {"secret": "api"}},
+        "secrets": {"db": {"source": "prod-db"}, "api": {"source": "/vault/api"}}});
+    let app = parse(body);
+    assert_eq!(app.env, BTreeMap::from([("PLAIN".to_owned(), "1".to_owned())]));
+    assert_eq!(
+        app.secret_env,
+        BTreeMap::from([
+            ("API_KEY".to_owned(), "api".to_owned()),
+            ("DB_PASSWORD".to_owned(), "db".to_owned())
+        ])
+    );
+    assert_eq!(app.secrets["api"], "/vault/api");
+    let refs = app.secret_refs();
+    assert_eq!(
+        (refs["DB_PASSWORD"].name.as_str(), refs["DB_PASSWORD"].source.as_str()),
+        ("db", "prod-db")
+    );
+    // Rendered back as Marathon shows them: the reference, with the source.
+    let shown = Value::Object(render_app(&app));
+    assert_eq!(
+        shown["env"],
+        json!({"PLAIN": "1", "DB_PASSWORD": {"secret": "db"}, "API_KEY": {"secret": "api"}})
+    );
+    assert_eq!(
+        shown["secrets"],
+        json!({"db": {"source": "prod-db"}, "api": {"source": "/vault/api"}})
+    );
+    // An app without secrets shows no `secrets` field.
+    let plain = Value::Object(render_app(&parse(json!({"id": "/p", "cmd": "x"}))));
+    assert!(plain.get("secrets").is_none() && plain.get("env").is_none(), "{plain}");
+}
+
+#[test]
+fn an_env_secret_that_is_not_declared_is_refused_in_marathons_shape() {
+    let e = errors(parse_app(
+        &json!({"id": "/s", "cmd": "x", "env": {"DB_PASSWORD": {"secret": "db"}, "B": {"secret": "b"}},
+                "secrets": {"b": {"source": "b"}}}),
+        None,
+    ));
+    assert_eq!(
+        e,
+        ApiError::InvalidObject(vec![FieldError::new(
+            "/env/DB_PASSWORD/secret",
+            "references an undefined secret"
+        )])
+    );
+    let e =
+        errors(parse_app(&json!({"id": "/s", "cmd": "x", "env": {"X": {"secret": "db"}}}), None));
+    assert!(matches!(e, ApiError::InvalidObject(ref d) if d[0].path == "/env/X/secret"), "{e:?}");
+}
+
+#[test]
+fn malformed_secrets_are_schema_errors_at_their_paths() {
+    let e = errors(parse_app(
+        &json!({"id": "/s", "cmd": "x",
+                "env": {"A": {"secret": ""}, "B": {"secret": 5}, "C": {"other": "x"}},
+                "secrets": {"a": {"source": ""}, "b": {}, "c": "plain", "d": {"source": 1}}}),
+        None,
+    ));
+    let ApiError::InvalidJson(d) = e else { panic!("{e:?}") };
+    let got: Vec<(&str, &str)> =
+        d.iter().map(|f| (f.path.as_str(), f.errors[0].as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("/env/A/secret", "error.minLength"),
+            ("/env/B/secret", "error.expected.jsstring"),
+            ("/env/C", "error.expected.jsstring"),
+            ("/secrets/a/source", "error.minLength"),
+            ("/secrets/b/source", "error.path.missing"),
+            ("/secrets/c", "error.expected.jsobject"),
+            ("/secrets/d/source", "error.expected.jsstring"),
+        ]
+    );
+    let e = errors(parse_app(&json!({"id": "/s", "cmd": "x", "secrets": []}), None));
+    assert_eq!(
+        e,
+        ApiError::InvalidJson(vec![FieldError::new("/secrets", "error.expected.jsobject")])
+    );
+}
+
+#[test]
+fn a_partial_update_keeps_the_secret_references() {
+    let app = parse(json!({"id": "/s", "cmd": "x", "env": {"P": {"secret": "db"}},
+                           "secrets": {"db": {"source": "prod-db"}}}));
+    let patch = json!({"instances": 3});
+    let merged = parse(merge(&app, patch.as_object().unwrap()));
+    assert_eq!(
+        (merged.secrets, merged.secret_env, merged.instances),
+        (app.secrets, app.secret_env, 3)
     );
 }

@@ -15,7 +15,8 @@ use serde_json::{Map, Value, json};
 use super::{Params, flag, param, params, parse_body};
 use crate::conn::Client;
 use crate::{
-    ApiError, ApiState, FieldError, app_json, deployment_headers, deployment_response, render,
+    ApiError, ApiState, FieldError, app_json, deployment_headers, deployment_response,
+    kill_tasks_command, render,
 };
 
 /// Publishes `api_post_event` for apps the API created or changed.
@@ -198,7 +199,7 @@ pub(crate) async fn create(
 }
 
 /// The spec a `PUT`/`PATCH` body asks for, for app `id`.
-fn updated_spec(
+pub(crate) fn updated_spec(
     s: &ApiState,
     id: &AppId,
     body: &Map<String, Value>,
@@ -222,7 +223,7 @@ fn updated_spec(
     app_json::parse_app(&merged, Some(id.as_str()))
 }
 
-fn object(value: &Value) -> Result<&Map<String, Value>, ApiError> {
+pub(crate) fn object(value: &Value) -> Result<&Map<String, Value>, ApiError> {
     value
         .as_object()
         .ok_or_else(|| ApiError::InvalidJson(vec![FieldError::new("/", "error.expected.jsobject")]))
@@ -391,13 +392,7 @@ async fn kill(
     let scale = flag(q, "scale", false)?;
     let wipe = flag(q, "wipe", false)?;
     let force = flag(q, "force", false)?;
-    if scale && wipe {
-        return Err(ApiError::InvalidObject(vec![FieldError::new(
-            "/",
-            "scale and wipe are mutually exclusive",
-        )]));
-    }
-    match s.run(Command::KillTasks { task_ids, scale, wipe, force }).await? {
+    match s.run(kill_tasks_command(task_ids, scale, wipe, force)?).await? {
         Outcome::Deployed(d) => Ok(deployment_response(StatusCode::OK, &d, None)),
         Outcome::Killed(instances) => {
             let snap = s.snap();

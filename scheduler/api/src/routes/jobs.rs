@@ -53,7 +53,7 @@ fn text(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
 
-fn body_json(body: &Bytes) -> Result<Value, ChronosError> {
+fn body_json(body: &[u8]) -> Result<Value, ChronosError> {
     if body.is_empty() {
         return Err(ChronosError::bad_request("the request has no body: send the job as JSON"));
     }
@@ -242,7 +242,7 @@ pub(crate) async fn progress(
 }
 
 /// Parses a posted job (Chronos' 400 on any problem).
-fn posted_job(s: &ApiState, body: &Bytes) -> Result<JobSpec, ChronosError> {
+pub(crate) fn posted_job(s: &ApiState, body: &[u8]) -> Result<JobSpec, ChronosError> {
     let value = body_json(body)?;
     job_json::parse_job(&value, context(s)).map_err(|e| ChronosError::bad_request(e.message()))
 }

@@ -7,7 +7,6 @@ pub(crate) mod jobs;
 pub(crate) mod misc;
 pub(crate) mod tasks;
 
-use axum::body::Bytes;
 use serde_json::Value;
 
 use crate::{ApiError, FieldError};
@@ -36,7 +35,9 @@ pub(crate) fn flag(p: &Params, key: &str, default: bool) -> Result<bool, ApiErro
     }
 }
 
-pub(crate) fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
+/// A JSON request body, with the REST API's errors: empty or not JSON is
+/// [`ApiError::MalformedJson`] (400).
+pub fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
     if body.is_empty() {
         return Err(ApiError::MalformedJson("Please specify data in JSON format".into()));
     }

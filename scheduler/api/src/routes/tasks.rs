@@ -7,11 +7,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use sched_core::ids::TaskId;
 use sched_core::instance::TaskState;
-use sched_core::scheduler::{Command, Outcome};
+use sched_core::scheduler::Outcome;
 use serde_json::{Value, json};
 
 use super::{Params, flag, params, parse_body};
-use crate::{ApiError, ApiState, FieldError, deployment_response, render};
+use crate::{ApiError, ApiState, FieldError, deployment_response, kill_tasks_command, render};
 
 pub(crate) async fn list(State(s): State<ApiState>, q: Params) -> Result<Json<Value>, ApiError> {
     let mut states = Vec::new();
@@ -53,15 +53,9 @@ pub(crate) async fn delete_many(
     let scale = flag(&q, "scale", false)?;
     let wipe = flag(&q, "wipe", false)?;
     let force = flag(&q, "force", false)?;
-    if scale && wipe {
-        return Err(ApiError::InvalidObject(vec![FieldError::new(
-            "/",
-            "scale and wipe are mutually exclusive",
-        )]));
-    }
     // Marathon answers 400 for unknown ids here.
     let outcome =
-        s.run(Command::KillTasks { task_ids, scale, wipe, force }).await.map_err(|e| match e {
+        s.run(kill_tasks_command(task_ids, scale, wipe, force)?).await.map_err(|e| match e {
             ApiError::NotFound(m) => ApiError::Status(StatusCode::BAD_REQUEST, m),
             other => other,
         })?;

@@ -23,6 +23,8 @@ fn app(id: &str, instances: u32, deps: &[&str]) -> AppSpec {
         resources: Resources::default(),
         placement: crate::app::PlacementSpec::default(),
         env: BTreeMap::new(),
+        secrets: BTreeMap::new(),
+        secret_env: BTreeMap::new(),
         labels: BTreeMap::new(),
         backoff: BackoffPolicy::default(),
         kill_selection: KillSelection::YoungestFirst,

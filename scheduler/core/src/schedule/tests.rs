@@ -510,6 +510,18 @@ fn parse_errors_name_what_is_wrong() {
     "#]].assert_eq(&out);
 }
 
+/// Found by `fuzz/fuzz_targets/schedule.rs`: a field with an empty list
+/// item (`,`) matched nothing, and parsing took seconds to find that the
+/// expression never fires.
+#[test]
+fn cron_fields_with_empty_list_items_are_refused_at_once() {
+    for expr in [", 0 * * *", "1, * * * *", "0 0 ,1 * *", "0 0 * 1,,2 *", "0 0 * * ,"] {
+        let e = Schedule::parse_cron(expr, Some("America/New_York")).expect_err(expr);
+        assert!(e.0.contains("has an empty list item in `"), "{expr}: {e}");
+    }
+    assert!(Schedule::parse_cron("0,30 1,2 * * *", None).is_ok());
+}
+
 #[test]
 fn valid_starts_and_periods_parse() {
     let mut out = String::new();

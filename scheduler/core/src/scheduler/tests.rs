@@ -22,6 +22,8 @@ fn spec(id: &str, instances: u32) -> AppSpec {
         resources: Resources { cpus: 0.5, mem: 64.0, disk: 0.0, gpus: 0 },
         placement: crate::app::PlacementSpec::default(),
         env: BTreeMap::new(),
+        secrets: BTreeMap::new(),
+        secret_env: BTreeMap::new(),
         labels: BTreeMap::new(),
         backoff: BackoffPolicy::default(),
         kill_selection: KillSelection::YoungestFirst,
@@ -850,6 +852,30 @@ fn launches_get_host_ports_and_port_env() {
     assert_eq!(launches[1].env["HOST"], "127.0.0.1");
     let tasks = h.s.snapshot();
     assert!(tasks.instances.values().all(|i| i.task.as_ref().unwrap().host_ports.len() == 1));
+}
+
+#[test]
+fn launches_carry_secret_env_vars_by_reference_only() {
+    let mut h = Harness::new();
+    h.subscribe();
+    let mut app = spec("/db-client", 1);
+    app.env.insert("PLAIN".into(), "1".into());
+    app.secrets.insert("db".into(), "prod-db-password".into());
+    app.secret_env.insert("DB_PASSWORD".into(), "db".into());
+    h.command(create(app));
+    h.s.handle_offers(vec![offer("o1", 8.0)], h.now);
+    let calls = h.calls();
+    let launches = accepts(&calls);
+    let l = launches[0];
+    assert_eq!(l.env["PLAIN"], "1");
+    assert!(!l.env.contains_key("DB_PASSWORD"), "the core never has a secret's value");
+    assert_eq!(
+        l.secret_env,
+        BTreeMap::from([(
+            "DB_PASSWORD".to_owned(),
+            crate::app::SecretRef { name: "db".into(), source: "prod-db-password".into() }
+        )])
+    );
 }
 
 #[test]

@@ -6,7 +6,12 @@
 //! `{"message", "details"}` (with the details, one per line), or the status
 //! line and the start of the body when the answer is not Drover's. A server
 //! that cannot be reached is an error naming the URL.
+//!
+//! [`Client::events`] opens the `/v2/events` stream, read event by event
+//! ([`EventStream`], decoded by [`super::sse`]); only its opening is bounded
+//! in time.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
@@ -18,6 +23,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+use super::sse::{SseDecoder, SseEvent};
 
 /// How long a connection may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -85,6 +92,18 @@ impl Client {
         path: &str,
         body: Option<Bytes>,
     ) -> anyhow::Result<Bytes> {
+        let (status, body) = self.exchange(method, path, body).await?;
+        if status.is_success() { Ok(body) } else { Err(anyhow!(api_error(status, &body))) }
+    }
+
+    /// One request with an optional JSON body: the answer's status and
+    /// body, whatever the status; an error only when there was no answer.
+    pub(crate) async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
         let url = format!("{}{path}", self.base);
         let mut request = http::Request::builder()
             .method(method.clone())
@@ -110,10 +129,79 @@ impl Client {
                 .to_bytes();
             Ok::<_, anyhow::Error>((status, body))
         };
-        let (status, body) = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+        tokio::time::timeout(REQUEST_TIMEOUT, exchange)
             .await
-            .map_err(|_| anyhow!("{method} {url}: no answer within {REQUEST_TIMEOUT:?}"))??;
-        if status.is_success() { Ok(body) } else { Err(anyhow!(api_error(status, &body))) }
+            .map_err(|_| anyhow!("{method} {url}: no answer within {REQUEST_TIMEOUT:?}"))?
+    }
+
+    /// Opens `GET /v2/events` (only the given event types, or all when
+    /// none is given). The subscription exists once this returns: Drover
+    /// subscribes a client before it answers.
+    pub(crate) async fn events(&self, types: &[&str]) -> anyhow::Result<EventStream> {
+        let query: Vec<String> =
+            types.iter().map(|t| format!("event_type={}", encode(t))).collect();
+        let path = if query.is_empty() {
+            EVENTS.to_owned()
+        } else {
+            format!("{EVENTS}?{}", query.join("&"))
+        };
+        let url = format!("{}{path}", self.base);
+        let request = http::Request::builder()
+            .method(Method::GET)
+            .uri(&url)
+            .header(header::ACCEPT, "text/event-stream")
+            .body(Full::new(Bytes::new()))
+            .with_context(|| format!("'{url}' is not a valid request URL"))?;
+        let response = tokio::time::timeout(REQUEST_TIMEOUT, self.http.request(request))
+            .await
+            .map_err(|_| anyhow!("GET {url}: no answer within {REQUEST_TIMEOUT:?}"))?
+            .map_err(|e| anyhow!("cannot reach Drover at {}: {}", self.base, root_cause(&e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = tokio::time::timeout(REQUEST_TIMEOUT, response.into_body().collect())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .map(http_body_util::Collected::to_bytes)
+                .unwrap_or_default();
+            bail!(api_error(status, &body));
+        }
+        Ok(EventStream {
+            body: response.into_body(),
+            decoder: SseDecoder::default(),
+            ready: VecDeque::new(),
+        })
+    }
+}
+
+/// The event stream's path.
+const EVENTS: &str = "/v2/events";
+
+/// An open `/v2/events` stream.
+pub(crate) struct EventStream {
+    body: hyper::body::Incoming,
+    decoder: SseDecoder,
+    ready: VecDeque<SseEvent>,
+}
+
+impl EventStream {
+    /// The next event; `None` when the server ended the stream.
+    pub(crate) async fn next(&mut self) -> Option<anyhow::Result<SseEvent>> {
+        loop {
+            if let Some(event) = self.ready.pop_front() {
+                return Some(Ok(event));
+            }
+            let frame = match self.body.frame().await? {
+                Ok(frame) => frame,
+                Err(e) => return Some(Err(anyhow!("the event stream broke: {}", root_cause(&e)))),
+            };
+            if let Ok(data) = frame.into_data() {
+                match self.decoder.push(&data) {
+                    Ok(events) => self.ready.extend(events),
+                    Err(e) => return Some(Err(anyhow!(e))),
+                }
+            }
+        }
     }
 }
 

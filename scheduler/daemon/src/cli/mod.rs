@@ -1,16 +1,29 @@
-//! Drover's client commands (`drover jobs ...`): operator commands that talk
-//! to a running Drover's REST API.
+//! Drover's client commands (`drover apps`, `tasks`, `deployments`,
+//! `queue`, `events`, `jobs`, `completions`): operator commands that talk to
+//! a running Drover's REST API.
 //!
 //! Every client command takes the same [`ClientArgs`] (`--url`, `-o`), talks
 //! through one [`http::Client`] and reports a failure the same way
 //! ([`finish`]): `error: <what went wrong>` on stderr (the API's own message
-//! when it answered with an error) and exit status 1. What commands print is
-//! computed by pure functions ([`format`], and a `render_*` function per
-//! command) so that it can be tested without a server.
+//! when it answered with an error) and exit status 1. A change whose
+//! deployment fails or is not done in time exits with status 2
+//! ([`Unsuccessful`], see [`follow`]). What commands print is computed by
+//! pure functions ([`format`], a `render_*` function per command, and
+//! [`progress`] for following a deployment) so that it can be tested
+//! without a server.
 
+pub(crate) mod apps;
+pub(crate) mod deployments;
+pub(crate) mod events;
+pub(crate) mod follow;
 pub(crate) mod format;
 pub(crate) mod http;
 pub(crate) mod jobs;
+pub(crate) mod progress;
+pub(crate) mod queue;
+pub(crate) mod sse;
+pub(crate) mod tasks;
+pub(crate) mod wire;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -54,11 +67,33 @@ pub(crate) fn emit(text: &str) -> anyhow::Result<()> {
     }
 }
 
-/// The exit status of a client command: 0, or 1 after printing
-/// `error: <message>` (with its causes, never a debug dump) on stderr.
+/// The exit statuses of the client commands, as `--help` shows them.
+pub(crate) const EXIT_CODES: &str = "\
+Exit status:
+  0  done (a change: its deployment succeeded)
+  1  the API refused the request, could not be reached, or the command line is wrong
+  2  a deployment failed (and was rolled back, or not) or was not done within --timeout";
+
+/// The error of a change whose deployment did not succeed: its outcome has
+/// been printed; the exit status is 2.
+#[derive(Debug)]
+pub(crate) struct Unsuccessful;
+
+impl std::fmt::Display for Unsuccessful {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the deployment did not succeed")
+    }
+}
+
+impl std::error::Error for Unsuccessful {}
+
+/// The exit status of a client command: 0; 2 for [`Unsuccessful`] (its
+/// outcome is already printed); or 1 after printing `error: <message>`
+/// (with its causes, never a debug dump) on stderr.
 pub(crate) fn finish(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Unsuccessful>() => ExitCode::from(2),
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "error: {e:#}");
             ExitCode::FAILURE

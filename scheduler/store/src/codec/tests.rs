@@ -191,6 +191,8 @@ fn app() -> impl Strategy<Value = AppSpec> {
             instances: b.1,
             resources: b.2,
             placement: b.6,
+            secrets: b.3.iter().map(|(k, v)| (format!("s-{k}"), v.clone())).collect(),
+            secret_env: b.3.keys().map(|k| (format!("SECRET_{k}"), format!("s-{k}"))).collect(),
             env: b.3,
             labels: b.4,
             backoff: b.5,
@@ -1026,4 +1028,25 @@ fn jobs_with_non_finite_floats_cannot_be_encoded() {
     let mut j = crate::contract::sample_job("etl");
     j.resources.mem = f64::NAN;
     assert!(matches!(encode(&Record::Job(j)), Err(StoreError::Unencodable { .. })));
+}
+
+#[test]
+fn an_app_stores_its_secrets_as_references_and_older_records_have_none() {
+    let app = crate::contract::sample_app("/db-client", 1);
+    let stored: serde_json::Value =
+        serde_json::from_slice(&encode(&Record::App(app.clone())).unwrap()).unwrap();
+    assert_eq!(stored["app"]["secrets"], serde_json::json!({"db": "prod/db-password"}));
+    assert_eq!(stored["app"]["secret_env"], serde_json::json!({"DB_PASSWORD": "db"}));
+    // A record written before apps had secrets reads back without any.
+    let mut old = stored.clone();
+    let fields = old["app"].as_object_mut().unwrap();
+    fields.remove("secrets");
+    fields.remove("secret_env");
+    let kind = Record::App(app.clone()).key();
+    let key = Layout::default().key(&kind);
+    let Record::App(read) = decode(&key, &kind, &serde_json::to_vec(&old).unwrap()).unwrap() else {
+        panic!("not an app");
+    };
+    assert!(read.secrets.is_empty() && read.secret_env.is_empty());
+    assert_eq!(read.env, app.env);
 }
