@@ -9,11 +9,15 @@
 #   3. fetches and builds the real Mesos 1.11 harness (integration/mesos-local);
 #   4. checks formatting and clippy;
 #   5. builds the binaries, fuzzes the parsers for 60 s per target
-#      (integration/fuzz.sh) and runs the whole workspace's tests: unit, property,
-#      golden, the Docker tier against that engine, and the end-to-end tier
+#      (integration/fuzz.sh), runs schemathesis against a live `drover serve`
+#      and its /openapi.json (integration/schemathesis.sh) and runs the whole
+#      workspace's tests: unit, property, golden, the Docker tier against that
+#      engine, and the end-to-end tier
 #      against real Mesos masters and agents, which the tests start and stop
 #      themselves;
-#   6. stops anything a failed test left behind, removes every container and
+#   6. greps every log the tests left, and their output, for the test
+#      secrets (integration/secret-grep.sh, integration/e2e/test-secrets.txt);
+#   7. stops anything a failed test left behind, removes every container and
 #      stops the Docker engine (by PID).
 # It also starts ONE etcd (Debian's etcd-server) on free loopback ports with
 # its data under the scratch dir, exports DROVER_TEST_ETCD for the tests
@@ -109,9 +113,27 @@ if (($# == 0)); then
   integration/fuzz.sh "${DROVER_FUZZ_SECONDS:-60}"
 fi
 
-step "test"
-if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast "$@"
-else
-  cargo test --workspace --locked --no-fail-fast "$@"
+# The REST API against its own OpenAPI document (/openapi.json): schemathesis
+# on a live `drover serve`; a 5xx or a response that does not fit the document
+# fails the run. Skipped, like the fuzzing, when arguments pick some tests.
+if (($# == 0)); then
+  step "schemathesis against a live Drover"
+  integration/schemathesis.sh
 fi
+
+step "test"
+# Every Mesos cluster and daemon the end-to-end tests start leaves its logs
+# here when it stops; with the test output they are grepped for the test
+# secrets afterwards.
+export DROVER_E2E_LOG_ARCHIVE=$scratch/e2e-logs
+mkdir -p "$DROVER_E2E_LOG_ARCHIVE"
+test_status=0
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$scratch/test-output.log" || test_status=$?
+else
+  cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$scratch/test-output.log" || test_status=$?
+fi
+
+step "grep the logs for secrets"
+integration/secret-grep.sh "$DROVER_E2E_LOG_ARCHIVE" "$scratch/test-output.log"
+exit "$test_status"

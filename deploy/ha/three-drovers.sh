@@ -28,14 +28,18 @@ pids+=($!)
 
 integration/mesos-local/mesos-local start --work-dir "$work/mesos" --port 5050
 
+# One admin principal for all three (standbys pass the credentials on to the leader).
+token=$(target/debug/drover credentials add admin --role admin --file "$work/credentials")
+
 for port in 8081 8082 8083; do
   target/debug/drover serve --master http://127.0.0.1:5050 --listen "127.0.0.1:$port" \
-    --etcd http://127.0.0.1:2479 --leader-ttl-secs 5 \
+    --etcd http://127.0.0.1:2479 --leader-ttl-secs 5 --credentials-file "$work/credentials" \
     --executor-path "$root/target/debug/drover-executor" >"$work/drover-$port.log" 2>&1 &
   pids+=($!)
   echo "drover on 127.0.0.1:$port (pid $!, log $work/drover-$port.log)"
 done
 sleep 3
-echo "leader: $(curl -s 127.0.0.1:8081/v2/leader)"
-echo "try:    curl -X POST 127.0.0.1:8082/v2/apps -d @deploy/examples/sleepy.json"
+echo "token:  $token"
+echo "leader: $(curl -s -u "$token" 127.0.0.1:8081/v2/leader)"
+echo "try:    curl -u '$token' -X POST 127.0.0.1:8082/v2/apps -d @deploy/examples/sleepy.json"
 wait

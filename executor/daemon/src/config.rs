@@ -4,8 +4,11 @@
 //! (see `shared/reference/real-mesos.md`, "What the executor sees"). Drover's
 //! own knobs travel in the `ExecutorInfo`'s `CommandInfo.environment`:
 //! `DROVER_EXECUTOR_CONTENT_TYPE` (`protobuf`, the default, or `json`),
-//! `DROVER_LOG` (a tracing filter, read by `main`) and `DOCKER_HOST` (the
-//! Docker engine for container tasks, default `unix:///var/run/docker.sock`).
+//! `DROVER_LOG` (a tracing filter, read by `main`), `DOCKER_HOST` (the
+//! Docker engine for container tasks, default `unix:///var/run/docker.sock`)
+//! and `DROVER_EXECUTOR_MAX_RECORD_BYTES` (the largest RecordIO record taken
+//! from the agent, default 16 MiB; set by `drover serve
+//! --executor-max-record-bytes`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -54,7 +57,14 @@ pub struct Settings {
     pub path: String,
     /// `DOCKER_HOST`: where container tasks run.
     pub docker_host: String,
+    /// `DROVER_EXECUTOR_MAX_RECORD_BYTES`: the largest RecordIO record
+    /// accepted from the agent (default [`DEFAULT_MAX_RECORD_LEN`]); a larger
+    /// one ends the subscription with an error.
+    pub max_record_len: usize,
 }
+
+/// The variable that sets [`Settings::max_record_len`].
+pub const MAX_RECORD_BYTES_ENV: &str = "DROVER_EXECUTOR_MAX_RECORD_BYTES";
 
 /// The executor API URL of an agent, from `MESOS_SLAVE_PID`
 /// (`slave(1)@127.0.0.1:5051` → `http://127.0.0.1:5051/slave(1)/api/v1/executor`)
@@ -132,6 +142,19 @@ impl Settings {
                 expected: "`protobuf` or `json`",
             })?,
         };
+        let max_record_len = match get(MAX_RECORD_BYTES_ENV) {
+            None => DEFAULT_MAX_RECORD_LEN,
+            Some(value) => match value.trim().parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(ExecutorError::InvalidEnv {
+                        name: MAX_RECORD_BYTES_ENV,
+                        value,
+                        expected: "a positive number of bytes",
+                    });
+                }
+            },
+        };
         let sandbox = get("MESOS_SANDBOX")
             .or_else(|| get("MESOS_DIRECTORY"))
             .filter(|s| !s.is_empty())
@@ -165,6 +188,7 @@ impl Settings {
             docker_host: get("DOCKER_HOST")
                 .filter(|h| !h.is_empty())
                 .unwrap_or_else(|| DockerConfig::DEFAULT_HOST.to_owned()),
+            max_record_len,
         })
     }
 
@@ -191,7 +215,7 @@ impl Settings {
                 connect_timeout: Duration::from_secs(10),
             },
             content_type: self.content_type,
-            max_record_len: DEFAULT_MAX_RECORD_LEN,
+            max_record_len: self.max_record_len,
             call_timeout: Duration::from_secs(10),
             authorization: self.authorization.clone(),
             seed,
@@ -263,6 +287,7 @@ mod tests {
         assert_eq!(s.content_type, ContentType::Protobuf);
         assert_eq!(s.path, exec_runtime::process::DEFAULT_PATH);
         assert_eq!(s.docker_host, "unix:///var/run/docker.sock");
+        assert_eq!(s.client_config(1).max_record_len, DEFAULT_MAX_RECORD_LEN);
         let d = s.docker_config();
         assert_eq!((d.framework_id.as_str(), d.executor_id.as_str()), ("fw-1", "ex-1"));
         assert_eq!(d.host, s.docker_host);
@@ -282,6 +307,7 @@ mod tests {
             ("DROVER_EXECUTOR_CONTENT_TYPE", "json"),
             ("PATH", "/bin"),
             ("DOCKER_HOST", "unix:///tmp/d.sock"),
+            ("DROVER_EXECUTOR_MAX_RECORD_BYTES", "65536"),
         ]);
         let s = settings(&vars).unwrap();
         assert_eq!(s.agent.url(), "http://127.0.0.1:5051/slave(1)/api/v1/executor");
@@ -299,6 +325,7 @@ mod tests {
         assert_eq!(settings(&vars).unwrap().sandbox, PathBuf::from("/sandbox"));
         let c = settings(&vars).unwrap().client_config(7);
         assert_eq!(c.session.recovery_timeout, Duration::from_secs(20));
+        assert_eq!(c.max_record_len, 65536);
         assert_eq!(
             c.authorization.as_ref().map(|a| a.header_value().clone()).unwrap(),
             "Bearer tok"
@@ -342,5 +369,18 @@ mod tests {
         assert!(!err.to_string().contains("secret-part"), "{err}");
         let err = settings(&BASE[1..]).unwrap_err();
         assert_eq!(err.to_string(), "environment variable `MESOS_FRAMEWORK_ID` is not set");
+    }
+
+    #[test]
+    fn the_record_size_must_be_a_positive_number() {
+        for bad in ["0", "-1", "lots", ""] {
+            let mut vars = BASE.to_vec();
+            vars.push((MAX_RECORD_BYTES_ENV, bad));
+            let err = settings(&vars).unwrap_err();
+            assert!(
+                matches!(err, ExecutorError::InvalidEnv { name: MAX_RECORD_BYTES_ENV, .. }),
+                "{bad}: {err}"
+            );
+        }
     }
 }

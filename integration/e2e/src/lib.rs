@@ -258,6 +258,45 @@ impl Drop for MesosCluster {
             .stdout(Stdio::null())
             .status();
         remove_orphan_containers();
+        archive_logs(&self.work_dir, "mesos");
+    }
+}
+
+/// The environment variable naming a directory where every cluster and
+/// daemon keeps its logs when it stops (integration/test.sh sets it, then
+/// greps them for the test secrets: integration/e2e/test-secrets.txt).
+pub const LOG_ARCHIVE_ENV: &str = "DROVER_E2E_LOG_ARCHIVE";
+
+/// Copies the logs under `dir` (daemon logs, Mesos' logs, sandbox `stdout`
+/// and `stderr` files, at most 16 MiB each) into a fresh directory of
+/// [`LOG_ARCHIVE_ENV`], when it is set.
+fn archive_logs(dir: &Path, kind: &str) {
+    let Some(archive) = std::env::var_os(LOG_ARCHIVE_ENV) else { return };
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let to = Path::new(&archive).join(format!("{kind}-{}-{n}", std::process::id()));
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(at) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&at) else { continue };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else { continue };
+            let path = entry.path();
+            if kind.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_log = name == "stdout" || name == "stderr" || name.contains(".log");
+            let small = entry.metadata().is_ok_and(|m| m.len() <= 16 << 20);
+            if kind.is_file() && is_log && small {
+                let rel = path.strip_prefix(dir).unwrap_or(&path);
+                let dest = to.join(rel);
+                if let Some(parent) = dest.parent() {
+                    let _ = std::fs::create_dir_all(parent);
+                }
+                let _ = std::fs::copy(&path, dest);
+            }
+        }
     }
 }
 
@@ -303,7 +342,10 @@ pub struct Drover {
 }
 
 impl Drover {
-    /// Starts `drover serve` against `master` with extra flags.
+    /// Starts `drover serve` against `master` with extra flags. The API runs
+    /// open (`--insecure-open`) unless `extra` has `--credentials-file` (or
+    /// `--insecure-open`); with `--tls-cert-file` [`Drover::url`] is
+    /// `https://` (and the test makes its own HTTPS requests).
     pub async fn start(master: &str, extra: &[&str]) -> anyhow::Result<Self> {
         Drover::start_with_env(master, extra, &[]).await
     }
@@ -330,9 +372,18 @@ impl Drover {
             } else {
                 vec!["--data-dir".into(), dir.path().join("state").display().to_string()]
             };
+        // The API runs open unless the test gives credentials.
+        let open_args: &[&str] =
+            if extra.iter().any(|a| *a == "--credentials-file" || *a == "--insecure-open") {
+                &[]
+            } else {
+                &["--insecure-open"]
+            };
+        let tls = extra.contains(&"--tls-cert-file");
         let child = Command::new(drover)
             .args(["serve", "--master", master, "--listen", &format!("127.0.0.1:{port}")])
             .args(&store_args)
+            .args(open_args)
             .arg("--executor-path")
             .arg(&executor)
             .args(["--min-revive-offers-interval-secs", "1", "--executor-log", "debug"])
@@ -344,9 +395,15 @@ impl Drover {
             .stderr(file)
             .spawn()
             .context("spawning drover")?;
-        let d = Drover { url: format!("http://127.0.0.1:{port}"), log, child, _dir: dir };
+        let scheme = if tls { "https" } else { "http" };
+        let d = Drover { url: format!("{scheme}://127.0.0.1:{port}"), log, child, _dir: dir };
         let ping = format!("{}/ping", d.url);
         eventually("drover to answer /ping", Duration::from_secs(20), || async {
+            if tls {
+                // The test checks HTTPS itself; here the port is enough.
+                let serving = d.log_text().contains("Drover is serving.");
+                return Ok(serving.then_some(()));
+            }
             Ok(http_text(&ping).await.ok().filter(|t| t == "pong").map(|_| ()))
         })
         .await
@@ -397,6 +454,7 @@ impl Drover {
 impl Drop for Drover {
     fn drop(&mut self) {
         self.stop();
+        archive_logs(self._dir.path(), "drover");
     }
 }
 
@@ -433,7 +491,8 @@ pub async fn http_raw(
     Ok((status, headers, bytes))
 }
 
-async fn http_text(url: &str) -> anyhow::Result<String> {
+/// A GET whose body is read as text.
+pub async fn http_text(url: &str) -> anyhow::Result<String> {
     let (_, _, bytes) = http_raw(url, "GET", None).await?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }

@@ -216,3 +216,16 @@ async fn drover_authenticates_to_the_master_and_app_secrets_reach_only_the_task(
     }
     Ok(())
 }
+
+/// Every secret these tests use is listed for the log grep that
+/// integration/test.sh runs after all tests.
+#[test]
+fn every_test_secret_is_grepped_for() {
+    let listed: Vec<&str> = include_str!("../test-secrets.txt")
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    for secret in [SECRET, WRONG, APP_SECRET] {
+        assert!(listed.contains(&secret), "{secret} is missing from test-secrets.txt");
+    }
+}

@@ -291,6 +291,10 @@ impl Driver {
                     if self.first_report(&reason) {
                         tracing::warn!(%reason, "Cannot reach the Mesos master; retrying with backoff.");
                     }
+                } else if self.streams.contains_key(&conn) && self.first_report(&reason) {
+                    // An open subscription broke (a malformed or over-size
+                    // record, a read error, the master went away).
+                    tracing::warn!(%reason, "The Mesos subscription ended; subscribing again.");
                 }
                 self.streams.remove(&conn);
                 self.fsm.handle_stream_end(conn, &reason, now);

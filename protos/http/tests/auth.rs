@@ -3,7 +3,8 @@
 //! call (answering 401 otherwise, as `--authenticate_http_frameworks`
 //! does), and an agent that wants the executor's bearer token. The drivers'
 //! logs are captured: a refusal is one clear error naming the principal, and
-//! no line ever holds the secret.
+//! no line ever holds the secret. Also: a RecordIO record over the driver's
+//! `max_record_len` ends the subscription with one warning, never a hang.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -339,4 +340,33 @@ async fn an_executor_without_the_token_is_refused_by_such_an_agent() {
     assert!(matches!(gave_up, ExecutorInput::GaveUp { .. }), "{gave_up:?}");
     let seen = seen.lock().unwrap().clone();
     assert!(!seen.is_empty() && seen.iter().all(|(k, a)| k == "SUBSCRIBE" && a.is_none()));
+}
+
+/// A record longer than `max_record_len` ends the subscription with an
+/// error at once (the stream stays open on the master's side, so waiting
+/// for the record would hang) and the driver subscribes again.
+#[tokio::test]
+async fn an_oversize_record_ends_the_subscription_and_the_driver_subscribes_again() {
+    let (logs, _guard) = Logs::capture();
+    let event = subscribed_event();
+    let (url, seen) = fake(SCHEDULER_PATH, BASIC, event.clone()).await;
+    let auth = Authorization::basic("drover", SECRET).unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let config =
+        SchedulerConfig { max_record_len: event.len() - 1, ..scheduler_config(&url, Some(auth)) };
+    let (_handle, mut rx, task) = mesos_http::scheduler::spawn(config, clock);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    while let Ok(input) = rx.try_recv() {
+        assert!(!matches!(input, SchedulerInput::Subscribed { .. }), "{input:?}");
+    }
+    let attempts = seen.lock().unwrap().iter().filter(|(k, _)| k == "SUBSCRIBE").count();
+    assert!(attempts >= 2, "the driver must subscribe again, not wait: {attempts} attempts");
+    task.abort();
+    let text = logs.text();
+    let max = event.len() - 1;
+    let warnings: Vec<&str> =
+        text.lines().filter(|l| l.contains("The Mesos subscription ended")).collect();
+    assert_eq!(warnings.len(), 1, "one warning for {attempts} identical failures:\n{text}");
+    let reason = format!("record length {} exceeds the maximum of {max} bytes", event.len());
+    assert!(warnings[0].contains(&reason), "{text}");
 }

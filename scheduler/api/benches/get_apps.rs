@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use drover_time::{ManualClock, Timestamp};
-use sched_api::{ApiState, CommandRequest, EventBus, ServerInfo, app_json};
+use sched_api::{ApiState, CommandRequest, EventBus, LimitsConfig, ServerInfo, app_json};
 use sched_core::app::Resources;
 use sched_core::instance::TaskState;
 use sched_core::offer::Offer;
@@ -132,8 +132,10 @@ async fn serve(snapshot: Snapshot) -> SocketAddr {
         mesos_user: "root".into(),
         http_port: 0,
     });
+    // The clock stands still, so no rate limit (its tokens would never come back).
     let state =
-        ApiState::new(snap_rx, cmd_tx, info, Arc::new(ManualClock::new(T0)), EventBus::default());
+        ApiState::new(snap_rx, cmd_tx, info, Arc::new(ManualClock::new(T0)), EventBus::default())
+            .with_limits(LimitsConfig { rate_limit_per_second: 0, ..LimitsConfig::default() });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1");
     let addr = listener.local_addr().expect("local address");
     tokio::spawn(sched_api::serve(listener, sched_api::router(state), std::future::pending()));

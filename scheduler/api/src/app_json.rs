@@ -42,6 +42,12 @@ use crate::error::{ApiError, FieldError};
 
 const CMD_OR_ARGS: &str =
     "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'.";
+
+/// The most instances one app may have: the core keeps a record per
+/// instance, so `"instances": 4000000000` must be refused (`error.max`),
+/// not allocated.
+pub const MAX_INSTANCES: u32 = 10_000;
+
 const NOT_SUPPORTED: &str = "is not supported by this version of Drover";
 
 /// Fields Drover reads from app JSON (after legacy normalization).
@@ -440,7 +446,7 @@ pub fn parse_app(body: &Value, path_id: Option<&str>) -> Result<AppSpec, ApiErro
 
     let cmd = r.string(&mut p, "cmd");
     let args = r.string_list(&mut p, "args");
-    let instances = r.u32(&mut p, "instances", u32::MAX).unwrap_or(1);
+    let instances = r.u32(&mut p, "instances", MAX_INSTANCES).unwrap_or(1);
     let cpus = r.number(&mut p, "cpus", 0.001).unwrap_or(1.0);
     let mem = r.number(&mut p, "mem", 0.0).unwrap_or(128.0);
     let disk = r.number(&mut p, "disk", 0.0).unwrap_or(0.0);

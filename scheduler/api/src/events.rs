@@ -33,6 +33,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::conn::Client;
+use crate::limits::{Caller, StreamKind};
 use crate::routes::{Params, params};
 use crate::{ApiError, ApiState, app_json};
 
@@ -348,6 +349,7 @@ pub(crate) async fn stream(
     headers: HeaderMap,
     q: Params,
     client: Client,
+    caller: Caller,
 ) -> Response {
     if !accepts_event_stream(&headers) {
         return ApiError::Status(
@@ -356,6 +358,11 @@ pub(crate) async fn stream(
         )
         .into_response();
     }
+    // Held by the response body: the slot is given back when it is dropped.
+    let Some(slot) = s.limits.open_stream(StreamKind::Events, &caller) else {
+        let message = s.limits.streams_message();
+        return ApiError::Status(StatusCode::TOO_MANY_REQUESTS, message).into_response();
+    };
     let types: BTreeSet<String> =
         params(&q, "event_type").into_iter().filter(|t| !t.is_empty()).map(str::to_owned).collect();
     let filter = Filter((!types.is_empty()).then_some(types));
@@ -368,6 +375,7 @@ pub(crate) async fn stream(
     let (tx, mut frames) = mpsc::channel::<Bytes>(bus.capacity());
     tokio::spawn(forward(ForwardCtx { bus, rx, tx, filter, client, clock: s.clock.clone() }));
     let body = futures_util::stream::poll_fn(move |cx| {
+        let _slot = &slot;
         frames.poll_recv(cx).map(|f| f.map(Ok::<_, std::convert::Infallible>))
     });
     let mut response = Body::from_stream(body).into_response();

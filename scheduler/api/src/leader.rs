@@ -11,6 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -40,7 +41,10 @@ pub struct Leadership {
     pub abdicate: mpsc::Sender<()>,
     /// This instance's API address (`host:port`), its identity.
     pub identity: String,
+    /// `http`, or `https` when the instances serve TLS.
+    scheme: &'static str,
     client: Client<HttpConnector, Body>,
+    tls_client: Option<Client<HttpsConnector<HttpConnector>, Body>>,
 }
 
 impl std::fmt::Debug for Leadership {
@@ -66,11 +70,25 @@ impl Leadership {
         abdicate: mpsc::Sender<()>,
         identity: String,
     ) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new()).build(connector);
-        Leadership { state, abdicate, identity, client }
+        let client = Client::builder(TokioExecutor::new()).build(http_connector());
+        Leadership { state, abdicate, identity, scheme: "http", client, tls_client: None }
+    }
+
+    /// Forwards to the leader over TLS (`https://`), verifying its
+    /// certificate with `config` (which may present a client certificate).
+    pub fn with_tls(mut self, config: tokio_rustls::rustls::ClientConfig) -> Self {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_only()
+            .enable_http1()
+            .wrap_connector(http_connector());
+        self.tls_client = Some(Client::builder(TokioExecutor::new()).build(connector));
+        self.scheme = "https";
+        self
+    }
+
+    fn url(&self, addr: &str) -> String {
+        format!("{}://{addr}", self.scheme)
     }
 
     /// An instance that always leads (single node, tests).
@@ -95,8 +113,13 @@ impl Leadership {
     }
 }
 
-fn url(addr: &str) -> String {
-    format!("http://{addr}")
+fn http_connector() -> HttpConnector {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    connector.set_nodelay(true);
+    // https:// too, under hyper-rustls.
+    connector.enforce_http(false);
+    connector
 }
 
 /// Requests answered by every instance itself; everything else, Chronos'
@@ -118,7 +141,7 @@ pub async fn forward_to_leader(State(s): State<ApiState>, req: Request, next: Ne
     match l.current() {
         LeaderState::Leader => {
             let mut resp = next.run(req).await;
-            if let Ok(v) = HeaderValue::from_str(&url(&l.identity)) {
+            if let Ok(v) = HeaderValue::from_str(&l.url(&l.identity)) {
                 resp.headers_mut().insert(HeaderName::from_static("x-marathon-leader"), v);
             }
             resp
@@ -138,7 +161,7 @@ async fn forward(l: &Leadership, leader: &str, req: Request) -> Response {
     }
     let (mut parts, body) = req.into_parts();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let Ok(uri) = format!("{}{path}", url(leader)).parse::<Uri>() else {
+    let Ok(uri) = format!("{}{path}", l.url(leader)).parse::<Uri>() else {
         return ApiError::Unavailable(format!("Invalid leader address {leader}")).into_response();
     };
     parts.uri = uri;
@@ -147,10 +170,16 @@ async fn forward(l: &Leadership, leader: &str, req: Request) -> Response {
         parts.headers.insert(HeaderName::from_static("x-marathon-via"), v);
     }
     let outbound = Request::from_parts(parts, body);
-    match tokio::time::timeout(ANSWER_TIMEOUT, l.client.request(outbound)).await {
+    let answer = async {
+        match &l.tls_client {
+            Some(tls) => tls.request(outbound).await,
+            None => l.client.request(outbound).await,
+        }
+    };
+    match tokio::time::timeout(ANSWER_TIMEOUT, answer).await {
         Ok(Ok(resp)) => {
             let (mut parts, body) = resp.into_parts();
-            if let Ok(v) = HeaderValue::from_str(&url(leader)) {
+            if let Ok(v) = HeaderValue::from_str(&l.url(leader)) {
                 parts.headers.insert(HeaderName::from_static("x-marathon-leader"), v);
             }
             Response::from_parts(parts, Body::new(body))
@@ -172,6 +201,13 @@ pub(crate) async fn get_leader(State(s): State<ApiState>) -> Response {
 
 /// `DELETE /v2/leader` (reaches the leader: standbys forward it).
 pub(crate) async fn abdicate(State(s): State<ApiState>) -> Response {
+    // Admins only (the middleware checks it first; this holds whatever the
+    // path looked like).
+    let admin = crate::auth::current().is_some_and(|p| p.role >= crate::auth::Role::Admin);
+    if !s.auth.is_open() && !admin {
+        return ApiError::Status(StatusCode::FORBIDDEN, crate::auth::FORBIDDEN_MESSAGE.into())
+            .into_response();
+    }
     if s.leadership.abdicate.send(()).await.is_err() {
         return ApiError::Unavailable("Leadership cannot be abdicated now".into()).into_response();
     }

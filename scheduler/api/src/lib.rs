@@ -13,14 +13,18 @@
 //! cut, so slow event-stream clients can be dropped).
 
 pub mod app_json;
+pub mod auth;
 pub mod conn;
 pub mod error;
 pub mod events;
 pub mod job_json;
 pub mod leader;
+pub mod limits;
 pub mod metrics;
+mod openapi;
 mod render;
 mod routes;
+pub mod tls;
 mod ui;
 
 use std::sync::Arc;
@@ -28,17 +32,17 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
 use drover_time::Clock;
 use sched_core::format_version;
 use sched_core::scheduler::{Command, CommandError, Deployed, Outcome, Snapshot};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 
-pub use conn::serve;
+pub use conn::{serve, serve_tls};
 pub use error::{ApiError, ChronosError, FieldError};
 pub use events::EventBus;
 pub use leader::{LeaderState, Leadership};
+pub use limits::{Limits, LimitsConfig};
 pub use metrics::Metrics;
 pub use routes::parse_body;
 
@@ -93,6 +97,10 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     /// Who leads; standbys forward requests to the leader.
     pub leadership: Leadership,
+    /// Request limits and the state they keep (`limits`).
+    pub limits: Arc<Limits>,
+    /// Who may do what (open unless [`ApiState::with_auth`]).
+    pub auth: auth::Auth,
     /// Rendered app definitions, reused while apps do not change.
     specs: Arc<render::SpecCache>,
 }
@@ -109,7 +117,32 @@ impl ApiState {
         let metrics = Arc::new(Metrics::new(snapshot.clone(), events.clone()));
         let specs = Arc::default();
         let leadership = Leadership::always(info.leader.clone());
-        ApiState { snapshot, commands, info, clock, events, metrics, leadership, specs }
+        let limits = Arc::default();
+        let auth = auth::Auth::open();
+        ApiState {
+            snapshot,
+            commands,
+            info,
+            clock,
+            events,
+            metrics,
+            leadership,
+            limits,
+            auth,
+            specs,
+        }
+    }
+
+    /// Replaces the open default with the daemon's authentication settings.
+    pub fn with_auth(mut self, auth: auth::Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Replaces the default limits.
+    pub fn with_limits(mut self, config: LimitsConfig) -> Self {
+        self.limits = Arc::new(Limits::new(config));
+        self
     }
 
     /// Replaces the always-leader default with the daemon's view.
@@ -124,8 +157,11 @@ impl ApiState {
 
     /// Runs a command in the daemon and waits until it is stored: the one
     /// way every API's writes take (REST and `sched-grpc`). Refusals are
-    /// mapped to the REST API's errors.
+    /// mapped to the REST API's errors. The request's principal (see
+    /// [`auth::current`]) must be allowed to run it: this is the one
+    /// authorization check of every write.
     pub async fn run(&self, command: Command) -> Result<Outcome, ApiError> {
+        self.auth.authorize_command(auth::current().as_ref(), &command)?;
         let (reply, rx) = oneshot::channel();
         self.commands
             .send(CommandRequest { command, reply })
@@ -229,69 +265,18 @@ fn deployment_headers(id: &str) -> HeaderMap {
 
 /// The API's routes, each measured by the latency middleware.
 pub fn router(state: ApiState) -> Router {
-    use routes::{apps, deployments, groups, jobs, misc, tasks};
-    Router::new()
-        .route("/ping", get(misc::ping))
-        .route("/metrics", get(metrics::scrape))
-        .route("/metrics/prometheus", get(metrics::scrape))
-        .route("/v2/events", get(events::stream))
-        .route("/v2/info", get(misc::info))
-        .route("/v2/leader", get(leader::get_leader).delete(leader::abdicate))
-        .route(
-            "/v2/apps",
-            get(apps::list).post(apps::create).put(apps::put_many).patch(apps::patch_many),
-        )
-        .route(
-            "/v2/apps/{*path}",
-            get(apps::get_path)
-                .put(apps::put_path)
-                .patch(apps::patch_path)
-                .delete(apps::delete_path)
-                .post(apps::post_path),
-        )
-        .route("/v2/tasks", get(tasks::list))
-        .route("/v2/tasks/delete", post(tasks::delete_many))
-        .route("/v2/deployments", get(deployments::list))
-        .route("/v2/deployments/{id}", delete(deployments::cancel))
-        .route("/v2/queue", get(deployments::queue))
-        .route("/v2/queue/{*path}", delete(deployments::reset_delay))
-        .route(
-            "/v2/groups",
-            get(groups::get_root)
-                .post(groups::post_root)
-                .put(groups::put_root)
-                .delete(groups::delete_root),
-        )
-        .route(
-            "/v2/groups/{*path}",
-            get(groups::get_path)
-                .post(groups::post_path)
-                .put(groups::put_path)
-                .delete(groups::delete_path),
-        )
-        // Chronos 3.x (`routes::jobs`).
-        .route("/v1/scheduler/jobs", get(jobs::list))
-        .route("/v1/scheduler/jobs/summary", get(jobs::summary))
-        .route("/v1/scheduler/jobs/search", get(jobs::search))
-        .route(
-            "/v1/scheduler/job/{name}",
-            get(jobs::get_job).put(jobs::run_job).delete(jobs::delete_job),
-        )
-        .route("/v1/scheduler/job/success/{name}", put(jobs::mark_success))
-        .route("/v1/scheduler/job/stat/{name}", get(jobs::stat))
-        .route("/v1/scheduler/job/{name}/runs", get(jobs::runs))
-        .route("/v1/scheduler/job/{name}/task/{task}/progress", post(jobs::progress))
-        .route("/v1/scheduler/iso8601", post(jobs::put_scheduled).put(jobs::put_scheduled))
-        .route("/v1/scheduler/dependency", post(jobs::put_dependent).put(jobs::put_dependent))
-        .route("/v1/scheduler/task/kill/{name}", delete(jobs::kill))
-        .route("/v1/scheduler/graph/dot", get(jobs::graph_dot))
-        .route("/v1/scheduler/graph/csv", get(jobs::graph_csv))
-        .route("/v1/scheduler/stats/{percentile}", get(jobs::stats))
-        .route("/v1/scheduler/leader", get(jobs::leader))
+    // One table mounts the routes and documents them (`/openapi.json`).
+    routes::table::table()
+        .into_iter()
+        .fold(Router::new(), |router, e| router.route(e.route, e.handler))
         .fallback(|| async { ApiError::NotFound("Not found".into()) })
         .layer(axum::middleware::from_fn_with_state(state.clone(), leader::forward_to_leader))
         // The web UI's files are served by every instance, never forwarded.
         .merge(ui::routes())
+        // Rate, body size and JSON depth (413/429/400 in the API's shapes,
+        // never axum's own plain-text 413).
+        .layer(axum::middleware::from_fn_with_state(state.clone(), limits::enforce))
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
 }

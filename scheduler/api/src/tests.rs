@@ -435,4 +435,5 @@ async fn the_app_list_is_the_app_renderer_written_straight() {
 
 mod events;
 mod jobs;
+mod limits;
 mod metrics;

@@ -29,18 +29,64 @@ class ApiError extends Error {
   }
 }
 
-/** The bearer token for the API (issue 8), if one was stored. */
+/** The bearer token for the API (`name:secret`), kept for this tab's session only. */
 function authToken() {
   try {
-    return localStorage.getItem(TOKEN_KEY) || null;
+    return sessionStorage.getItem(TOKEN_KEY) || null;
   } catch {
     return null;
   }
 }
 
+/** Asks for a token: the API answered 401 (none, or a wrong one). */
+function needToken() {
+  document.getElementById('token-form').hidden = false;
+  document.getElementById('sign-out').hidden = true;
+  showError(authToken()
+    ? 'The API refused this token: enter another one (NAME:SECRET).'
+    : 'Drover needs an API token: enter NAME:SECRET (from `drover credentials add`, or the one `drover dev` printed).',
+  'auth');
+}
+
+/** The token form in the header: sign in (stores the token) and sign out. */
+function setUpToken() {
+  const form = document.getElementById('token-form');
+  const input = document.getElementById('token-input');
+  const signOut = document.getElementById('sign-out');
+  signOut.hidden = !authToken();
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const token = input.value.trim();
+    if (!token) return;
+    try {
+      sessionStorage.setItem(TOKEN_KEY, token);
+    } catch {
+      // storage unavailable: nothing to keep it in
+    }
+    input.value = '';
+    form.hidden = true;
+    signOut.hidden = false;
+    clearError('auth');
+    refreshSoon(true);
+    live.reconnectNow();
+  });
+  signOut.addEventListener('click', () => {
+    try {
+      sessionStorage.removeItem(TOKEN_KEY);
+    } catch {
+      // nothing stored
+    }
+    signOut.hidden = true;
+    form.hidden = false;
+  });
+}
+
 function authHeaders() {
   const token = authToken();
-  return token ? { Authorization: `Bearer ${token}` } : {};
+  // X-Requested-With: a 401 then challenges with Bearer, not Basic, so the
+  // browser shows no password dialog of its own (the page asks instead).
+  const headers = { 'X-Requested-With': 'XMLHttpRequest' };
+  return token ? { ...headers, Authorization: `Bearer ${token}` } : headers;
 }
 
 function apiUrl(path) {
@@ -79,6 +125,7 @@ async function api(method, path, body) {
   } catch (e) {
     throw new ApiError(0, `${method} ${path}: Drover cannot be reached (${e.message})`);
   }
+  if (resp.status === 401) needToken();
   const text = await resp.text();
   let data = text;
   if (text && (resp.headers.get('Content-Type') || '').includes('json')) {
@@ -836,6 +883,7 @@ function show() {
  */
 const live = {
   attempt: 0,
+  retry: 0,
   events: 0,
   connected: false,
 
@@ -861,6 +909,7 @@ const live = {
         cache: 'no-store',
         signal: ctrl.signal,
       });
+      if (resp.status === 401) needToken();
       if (!resp.ok || !resp.body) throw new Error(`the event stream answered ${resp.status}`);
       this.attempt = 0;
       this.connected = true;
@@ -887,8 +936,16 @@ const live = {
       const wait = Math.round(base / 2 + Math.random() * base / 2);
       this.attempt += 1;
       this.setState('down', `Live updates lost (${e.message}); retrying in ${Math.ceil(wait / 1000)}s`);
-      setTimeout(() => this.connect(), wait);
+      this.retry = setTimeout(() => this.connect(), wait);
     }
+  },
+
+  /** After signing in: reconnect now instead of after the backoff. */
+  reconnectNow() {
+    if (this.connected) return;
+    clearTimeout(this.retry);
+    this.attempt = 0;
+    this.connect();
   },
 
   frame(text) {
@@ -913,6 +970,7 @@ function start() {
     e.preventDefault();
     document.getElementById('main').focus();
   });
+  setUpToken();
   if (!location.hash.startsWith('#/')) history.replaceState(null, '', '#/apps');
   window.addEventListener('hashchange', show);
   show();

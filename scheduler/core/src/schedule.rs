@@ -523,6 +523,11 @@ impl IsoSchedule {
     fn describe(&self, now: i64) -> String {
         let done = self.first_after(now);
         let next = self.fire(done).and_then(|f| self.zone.format(f));
+        // A next fire past year 9999 (`+10000-...`) is no ISO 8601 start a
+        // client could send back: the schedule as given is.
+        if next.as_ref().is_some_and(|t| !t.starts_with(|c: char| c.is_ascii_digit())) {
+            return self.source.clone();
+        }
         let start = next.unwrap_or_else(|| {
             let offset = self.zone.resolve(self.start).and_then(|f| self.zone.offset_at(f));
             format_local(self.start, offset.unwrap_or(Utc.fix()))

@@ -30,6 +30,7 @@ use anyhow::Context as _;
 use etcd_api::{Credentials, TlsConfig, TlsIdentity};
 use mesos_http::Authorization;
 use mesos_wire::ContentType;
+use sched_api::LimitsConfig;
 use sched_core::scheduler::CoreConfig;
 use serde::Deserialize;
 
@@ -105,6 +106,38 @@ pub(crate) struct ServeArgs {
     /// disconnected [default: 1024].
     #[arg(long)]
     pub(crate) event_stream_max_outstanding_messages: Option<usize>,
+    /// Largest API request body in bytes; larger bodies get 413 [default:
+    /// 8388608].
+    #[arg(long)]
+    pub(crate) max_request_body_bytes: Option<usize>,
+    /// Deepest nesting of arrays and objects in a JSON request body; deeper
+    /// bodies get 400 [default: 32].
+    #[arg(long)]
+    pub(crate) max_json_depth: Option<usize>,
+    /// Concurrent /v2/events streams, and gRPC Watch streams, per principal
+    /// (per address when unauthenticated); more get 429 / RESOURCE_EXHAUSTED;
+    /// 0: no limit [default: 32].
+    #[arg(long)]
+    pub(crate) max_event_streams_per_principal: Option<usize>,
+    /// Sustained API requests per second per principal (per address when
+    /// unauthenticated); more get 429 with Retry-After; 0: no limit
+    /// [default: 200].
+    #[arg(long)]
+    pub(crate) rate_limit_per_second: Option<u32>,
+    /// API requests a principal may send at once above the sustained rate
+    /// [default: 400].
+    #[arg(long)]
+    pub(crate) rate_limit_burst: Option<u32>,
+    /// Largest RecordIO record accepted from the Mesos master; a larger one
+    /// ends the subscription with an error (it is re-established)
+    /// [default: 16777216].
+    #[arg(long)]
+    pub(crate) mesos_max_record_bytes: Option<usize>,
+    /// Largest RecordIO record the executors accept from their agent
+    /// (passed to them as DROVER_EXECUTOR_MAX_RECORD_BYTES) [default:
+    /// 16777216].
+    #[arg(long)]
+    pub(crate) executor_max_record_bytes: Option<usize>,
     /// etcd endpoints, comma-separated (e.g. `http://127.0.0.1:2379`): the
     /// state lives in etcd and instances elect a leader there.
     #[arg(long, value_delimiter = ',')]
@@ -154,6 +187,73 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     #[serde(default)]
     pub(crate) kill_unknown_tasks: bool,
+    /// The API's principals: one `name:role:argon2id-hash` per line (roles
+    /// read-only, deployer, admin); see `drover credentials add`. Clients
+    /// send `name:secret` as HTTP Basic or as a bearer token.
+    #[arg(long)]
+    pub(crate) credentials_file: Option<PathBuf>,
+    /// Serve the API without authentication: anyone who reaches it is an
+    /// admin. Only for trusted networks.
+    #[arg(long)]
+    #[serde(default)]
+    pub(crate) insecure_open: bool,
+    /// The role that may create apps and jobs with privileged containers or
+    /// host volumes: admin or deployer [default: admin].
+    #[arg(long)]
+    pub(crate) privileged_role: Option<String>,
+    /// PEM certificate (chain) of the API: it then serves HTTPS (and gRPC
+    /// over TLS) only (with --tls-key-file).
+    #[arg(long)]
+    pub(crate) tls_cert_file: Option<PathBuf>,
+    /// PEM private key of --tls-cert-file.
+    #[arg(long)]
+    pub(crate) tls_key_file: Option<PathBuf>,
+    /// PEM CA bundle: clients must present a certificate it signed (standbys
+    /// forwarding to the leader present --tls-cert-file).
+    #[arg(long)]
+    pub(crate) tls_client_ca_file: Option<PathBuf>,
+    /// PEM CA bundle that verifies the leader's certificate when a standby
+    /// forwards a request [default: the system's trust store].
+    #[arg(long)]
+    pub(crate) tls_ca_file: Option<PathBuf>,
+}
+
+/// Who may use the API.
+#[derive(Debug, Clone)]
+pub(crate) enum ApiAuth {
+    /// Neither --credentials-file nor --insecure-open: `drover serve`
+    /// refuses to start.
+    Unset,
+    /// --insecure-open: everyone is an anonymous admin.
+    Open,
+    /// The principals of --credentials-file.
+    Credentials(sched_api::auth::CredentialsFile),
+}
+
+/// The API's TLS settings (`Debug` shows none of them: they hold the key).
+#[derive(Clone)]
+pub(crate) struct ApiTls {
+    /// What the server presents and accepts.
+    pub(crate) server: std::sync::Arc<sched_api::tls::rustls::ServerConfig>,
+    /// How a standby reaches the leader.
+    pub(crate) forward: sched_api::tls::rustls::ClientConfig,
+}
+
+impl std::fmt::Debug for ApiTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiTls").finish_non_exhaustive()
+    }
+}
+
+/// How the API is secured.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiSecurity {
+    /// Authentication.
+    pub(crate) auth: ApiAuth,
+    /// The role that may run privileged containers and mount host volumes.
+    pub(crate) privileged_role: sched_api::auth::Role,
+    /// HTTPS, when configured.
+    pub(crate) tls: Option<ApiTls>,
 }
 
 /// Where the scheduler's state lives.
@@ -246,6 +346,20 @@ fn read_pem(path: &Path, flag: &str, label: &str) -> anyhow::Result<Vec<u8>> {
     Ok(pem)
 }
 
+/// The API's limits: the flags' values, defaults for the rest.
+fn limits_config(args: &ServeArgs) -> LimitsConfig {
+    let d = LimitsConfig::default();
+    LimitsConfig {
+        max_request_body_bytes: args.max_request_body_bytes.unwrap_or(d.max_request_body_bytes),
+        max_json_depth: args.max_json_depth.unwrap_or(d.max_json_depth),
+        max_event_streams_per_principal: args
+            .max_event_streams_per_principal
+            .unwrap_or(d.max_event_streams_per_principal),
+        rate_limit_per_second: args.rate_limit_per_second.unwrap_or(d.rate_limit_per_second),
+        rate_limit_burst: args.rate_limit_burst.unwrap_or(d.rate_limit_burst),
+    }
+}
+
 impl ServeArgs {
     /// Applies the config file (if any) under the flags and fills defaults.
     pub(crate) fn resolve(self) -> anyhow::Result<ServeConfig> {
@@ -284,6 +398,74 @@ impl ServeArgs {
             }
         };
         Ok(MesosAuth { principal: Some(principal), authorization })
+    }
+
+    /// The API's authentication and TLS settings, with their files read
+    /// and checked.
+    fn api_security(&self) -> anyhow::Result<ApiSecurity> {
+        use sched_api::auth::{CredentialsFile, Role};
+        let auth = match (&self.credentials_file, self.insecure_open) {
+            (Some(_), true) => {
+                anyhow::bail!("--credentials-file and --insecure-open are alternatives: give one")
+            }
+            (Some(path), false) => {
+                let file = CredentialsFile::load(path)
+                    .map_err(|e| anyhow::anyhow!("--credentials-file {}: {e}", path.display()))?;
+                anyhow::ensure!(
+                    !file.is_empty(),
+                    "--credentials-file {} defines no principal (add one with `drover credentials add`)",
+                    path.display()
+                );
+                ApiAuth::Credentials(file)
+            }
+            (None, true) => ApiAuth::Open,
+            (None, false) => ApiAuth::Unset,
+        };
+        let privileged_role = match self.privileged_role.as_deref() {
+            None => Role::Admin,
+            Some(r) => match r.parse::<Role>() {
+                Ok(role @ (Role::Admin | Role::Deployer)) => role,
+                _ => anyhow::bail!("--privileged-role must be admin or deployer, not `{r}`"),
+            },
+        };
+        let tls = match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert), Some(key)) => {
+                let cert = read_pem(cert, "tls-cert-file", "CERTIFICATE")?;
+                let key = read_pem(key, "tls-key-file", "PRIVATE KEY")?;
+                let client_ca = match &self.tls_client_ca_file {
+                    Some(p) => Some(read_pem(p, "tls-client-ca-file", "CERTIFICATE")?),
+                    None => None,
+                };
+                let ca = match &self.tls_ca_file {
+                    Some(p) => Some(read_pem(p, "tls-ca-file", "CERTIFICATE")?),
+                    None => None,
+                };
+                let server = sched_api::tls::server_config(&cert, &key, client_ca.as_deref())
+                    .map_err(|e| anyhow::anyhow!("--tls-cert-file/--tls-key-file: {e}"))?;
+                // Standbys present this instance's certificate when the
+                // leader asks for one.
+                let identity = client_ca.is_some().then_some((&cert[..], &key[..]));
+                let forward = sched_api::tls::client_config(ca.as_deref(), identity)
+                    .map_err(|e| anyhow::anyhow!("--tls-ca-file: {e}"))?;
+                Some(ApiTls { server, forward })
+            }
+            (None, None) => {
+                if let Some(flag) = [
+                    (self.tls_client_ca_file.is_some(), "tls-client-ca-file"),
+                    (self.tls_ca_file.is_some(), "tls-ca-file"),
+                ]
+                .into_iter()
+                .find_map(|(set, flag)| set.then_some(flag))
+                {
+                    anyhow::bail!("--{flag} needs --tls-cert-file and --tls-key-file");
+                }
+                None
+            }
+            _ => anyhow::bail!(
+                "--tls-cert-file and --tls-key-file go together: give both or neither"
+            ),
+        };
+        Ok(ApiSecurity { auth, privileged_role, tls })
     }
 
     /// The secrets directory, checked to exist.
@@ -399,6 +581,13 @@ impl ServeArgs {
                 task_launch_timeout_secs,
                 max_instances_per_offer,
                 event_stream_max_outstanding_messages,
+                max_request_body_bytes,
+                max_json_depth,
+                max_event_streams_per_principal,
+                rate_limit_per_second,
+                rate_limit_burst,
+                mesos_max_record_bytes,
+                executor_max_record_bytes,
                 etcd,
                 etcd_prefix,
                 leader_ttl_secs,
@@ -409,10 +598,17 @@ impl ServeArgs {
                 etcd_user,
                 etcd_password_file,
                 data_dir,
-                advertise_address
+                advertise_address,
+                credentials_file,
+                privileged_role,
+                tls_cert_file,
+                tls_key_file,
+                tls_client_ca_file,
+                tls_ca_file
             );
             self.in_memory |= file.in_memory;
             self.kill_unknown_tasks |= file.kill_unknown_tasks;
+            self.insecure_open |= file.insecure_open;
         }
         let content_type: ContentType = self
             .mesos_content_type
@@ -472,8 +668,11 @@ impl ServeArgs {
         }
         let mesos_auth = self.mesos_auth(env.mesos_secret)?;
         let secrets = self.secret_source()?;
+        let api = self.api_security()?;
         let listen = self.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let limits = limits_config(&self);
         Ok(ServeConfig {
+            api,
             mesos_auth,
             secrets,
             store,
@@ -492,6 +691,9 @@ impl ServeArgs {
                         self.executor_log.unwrap_or_else(|| "info".to_owned()),
                     )),
                     self.docker_host.map(|h| ("DOCKER_HOST".to_owned(), h)),
+                    self.executor_max_record_bytes.map(|n| {
+                        ("DROVER_EXECUTOR_MAX_RECORD_BYTES".to_owned(), n.max(1).to_string())
+                    }),
                 ]
                 .into_iter()
                 .flatten()
@@ -501,6 +703,11 @@ impl ServeArgs {
             event_capacity: self
                 .event_stream_max_outstanding_messages
                 .unwrap_or(sched_api::events::DEFAULT_CAPACITY)
+                .max(1),
+            limits,
+            mesos_max_record_len: self
+                .mesos_max_record_bytes
+                .unwrap_or(mesos_wire::DEFAULT_MAX_RECORD_LEN)
                 .max(1),
         })
     }
@@ -859,5 +1066,141 @@ mod tests {
         let missing = dir.0.join("missing");
         let e = mesos_error(ServeArgs { secrets_dir: Some(missing.clone()), ..in_memory() }, None);
         assert!(e.starts_with(&format!("reading --secrets-dir {}: ", missing.display())), "{e}");
+    }
+
+    #[test]
+    fn limits_come_from_flags_then_the_file_then_defaults() {
+        let c = ServeArgs { in_memory: true, ..Default::default() }.resolve().unwrap();
+        assert_eq!(c.limits, LimitsConfig::default());
+        assert_eq!(c.limits.max_request_body_bytes, 8 << 20);
+        assert_eq!(c.limits.max_json_depth, 32);
+        assert_eq!(c.limits.max_event_streams_per_principal, 32);
+        assert_eq!((c.limits.rate_limit_per_second, c.limits.rate_limit_burst), (200, 400));
+        assert_eq!(c.mesos_max_record_len, mesos_wire::DEFAULT_MAX_RECORD_LEN);
+        assert!(!c.executor.env.iter().any(|(k, _)| k == "DROVER_EXECUTOR_MAX_RECORD_BYTES"));
+
+        let dir = Scratch::new("limits");
+        let file = dir.file(
+            "drover.toml",
+            "max_request_body_bytes = 1000\nmax_json_depth = 5\nrate_limit_per_second = 0\n\
+             max_event_streams_per_principal = 3\nrate_limit_burst = 7\n\
+             mesos_max_record_bytes = 4096\nexecutor_max_record_bytes = 2048\n",
+        );
+        let c = ServeArgs {
+            config: Some(file),
+            in_memory: true,
+            max_json_depth: Some(9),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            c.limits,
+            LimitsConfig {
+                max_request_body_bytes: 1000,
+                max_json_depth: 9,
+                max_event_streams_per_principal: 3,
+                rate_limit_per_second: 0,
+                rate_limit_burst: 7,
+            }
+        );
+        assert_eq!(c.mesos_max_record_len, 4096);
+        assert!(
+            c.executor
+                .env
+                .contains(&("DROVER_EXECUTOR_MAX_RECORD_BYTES".to_owned(), "2048".to_owned())),
+            "{:?}",
+            c.executor.env
+        );
+    }
+
+    fn api_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("drover-config-api-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_api_needs_credentials_or_an_explicit_open_flag() {
+        let c = ServeArgs { in_memory: true, ..Default::default() }.resolve().unwrap();
+        assert!(matches!(c.api.auth, ApiAuth::Unset));
+        assert!(c.api.tls.is_none());
+        assert_eq!(c.api.privileged_role, sched_api::auth::Role::Admin);
+        let c = ServeArgs { in_memory: true, insecure_open: true, ..Default::default() }
+            .resolve()
+            .unwrap();
+        assert!(matches!(c.api.auth, ApiAuth::Open));
+
+        let dir = api_dir("credentials");
+        let file = dir.join("credentials");
+        crate::credentials::add(&file, "admin", sched_api::auth::Role::Admin).unwrap();
+        let args = ServeArgs {
+            in_memory: true,
+            credentials_file: Some(file.clone()),
+            privileged_role: Some("deployer".into()),
+            ..Default::default()
+        };
+        let c = args.clone().resolve().unwrap();
+        assert!(matches!(&c.api.auth, ApiAuth::Credentials(f) if f.contains("admin")));
+        assert_eq!(c.api.privileged_role, sched_api::auth::Role::Deployer);
+        // Debug shows no hash.
+        assert!(!format!("{c:?}").contains("argon2"));
+
+        let err = |args: ServeArgs| format!("{:#}", args.resolve().unwrap_err());
+        let e = err(ServeArgs { insecure_open: true, ..args.clone() });
+        assert!(e.contains("alternatives"), "{e}");
+        let e = err(ServeArgs { privileged_role: Some("read-only".into()), ..args.clone() });
+        assert!(e.contains("admin or deployer"), "{e}");
+        std::fs::write(&file, "# principals\nadmin:admin:not-a-hash\n").unwrap();
+        let e = err(args.clone());
+        assert!(e.contains("line 2") && e.contains(&file.display().to_string()), "{e}");
+        std::fs::write(&file, "# nobody\n").unwrap();
+        let e = err(args);
+        assert!(e.contains("defines no principal"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn api_tls_files_are_read_and_checked_at_startup() {
+        let dir = api_dir("tls");
+        let rcgen::CertifiedKey { cert, signing_key } =
+            rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        let cert_file = dir.join("cert.pem");
+        let key_file = dir.join("key.pem");
+        std::fs::write(&cert_file, cert.pem()).unwrap();
+        std::fs::write(&key_file, signing_key.serialize_pem()).unwrap();
+        let args = ServeArgs {
+            in_memory: true,
+            insecure_open: true,
+            tls_cert_file: Some(cert_file.clone()),
+            tls_key_file: Some(key_file.clone()),
+            tls_client_ca_file: Some(cert_file.clone()),
+            tls_ca_file: Some(cert_file.clone()),
+            ..Default::default()
+        };
+        let c = args.clone().resolve().unwrap();
+        assert!(c.api.tls.is_some());
+        let err = |args: ServeArgs| format!("{:#}", args.resolve().unwrap_err());
+        let e = err(ServeArgs { tls_key_file: None, ..args.clone() });
+        assert!(e.contains("go together"), "{e}");
+        let e = err(ServeArgs {
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_ca_file: None,
+            ..args.clone()
+        });
+        assert!(e.contains("--tls-client-ca-file needs --tls-cert-file"), "{e}");
+        let e = err(ServeArgs { tls_key_file: Some(cert_file.clone()), ..args });
+        assert!(e.contains("--tls-key-file") && e.contains("private key"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn serve_refuses_to_start_without_api_authentication() {
+        let c = ServeArgs { in_memory: true, ..Default::default() }.resolve().unwrap();
+        let e = crate::serve::run(c, async {}).await.unwrap_err().to_string();
+        assert!(e.contains("--credentials-file") && e.contains("--insecure-open"), "{e}");
     }
 }

@@ -30,6 +30,12 @@ pub(crate) struct DevArgs {
     /// Path of the `integration/mesos-local/mesos-local` script [default: found from the current directory].
     #[arg(long, env = "DROVER_MESOS_LOCAL")]
     pub(crate) mesos_local: Option<PathBuf>,
+    /// Require authentication even on a loopback --listen address: make a
+    /// fresh admin token and print it. By default `drover dev` serves the
+    /// API open on a loopback address (with a loud notice), and with a
+    /// token on any other address.
+    #[arg(long)]
+    pub(crate) auth: bool,
 }
 
 const SCRIPT: &str = "integration/mesos-local/mesos-local";
@@ -76,8 +82,25 @@ async fn mesos_local(script: &Path, args: &[&str]) -> anyhow::Result<String> {
 
 /// Runs the development cluster until Ctrl-C.
 pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
+    // Open only where nobody else can connect.
+    let open = !args.auth && args.listen.ip().is_loopback();
     let script = find_script(args.mesos_local.as_deref())?;
     let work_dir = args.work_dir.clone().unwrap_or_else(|| std::env::temp_dir().join("drover-dev"));
+    // A fresh admin token for every run (unless the API runs open).
+    let credentials = work_dir.join("credentials");
+    let token = if open {
+        None
+    } else {
+        std::fs::create_dir_all(&work_dir)
+            .with_context(|| format!("creating {}", work_dir.display()))?;
+        match std::fs::remove_file(&credentials) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("replacing {}", credentials.display()));
+            }
+            _ => {}
+        }
+        Some(crate::credentials::add(&credentials, "admin", sched_api::auth::Role::Admin)?)
+    };
     let mesos_dir = work_dir.join("mesos");
     std::fs::create_dir_all(&mesos_dir)
         .with_context(|| format!("creating {}", mesos_dir.display()))?;
@@ -109,6 +132,8 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
         listen: Some(args.listen),
         failover_timeout_secs: Some(3600),
         data_dir: Some(data_dir.clone()),
+        insecure_open: open,
+        credentials_file: token.as_ref().map(|_| credentials.clone()),
         ..ServeArgs::default()
     };
     let config = match serve.resolve() {
@@ -125,11 +150,29 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
     println!("  Drover state   {} (embedded store)", data_dir.display());
     println!("  Executor       {}", config.executor.path);
     println!();
+    let auth = match &token {
+        Some(token) => {
+            println!("  ************************************************************************");
+            println!("  Admin token    {token}");
+            println!("  ************************************************************************");
+            println!("  (a new one every run; the API refuses requests without it)");
+            println!("  export DROVER_TOKEN={token}   # for `drover apps ...` and curl below");
+            println!();
+            " -H \"Authorization: Bearer $DROVER_TOKEN\""
+        }
+        None => {
+            println!(
+                "  !!! THE API IS OPEN: served without authentication on loopback; anyone on this host is an admin (`drover dev --auth` makes a token) !!!"
+            );
+            println!();
+            ""
+        }
+    };
     println!(
-        "  Try: curl -X POST http://{}/v2/apps -H 'Content-Type: application/json' -d @deploy/examples/sleepy.json",
+        "  Try: curl{auth} -X POST http://{}/v2/apps -H 'Content-Type: application/json' -d @deploy/examples/sleepy.json",
         args.listen
     );
-    println!("       curl http://{}/v2/tasks", args.listen);
+    println!("       curl{auth} http://{}/v2/tasks", args.listen);
     println!();
     println!("  Ctrl-C stops Drover and the cluster.");
     let result = crate::serve::run(config, crate::shutdown_signal()).await;

@@ -6,6 +6,7 @@
 
 mod cli;
 mod config;
+mod credentials;
 mod dev;
 mod mesos_adapter;
 mod serve;
@@ -45,6 +46,9 @@ enum Cmd {
     /// Operate Chronos-style jobs: list, show, add, run, kill, delete, history.
     #[command(alias = "job")]
     Jobs(cli::jobs::JobsArgs),
+    /// Manage the API's credentials file: `drover credentials add NAME
+    /// --role ROLE --file PATH` prints the new principal's token once.
+    Credentials(credentials::CredentialsArgs),
     /// Print a completion script for a shell, e.g.
     /// `drover completions bash > /etc/bash_completion.d/drover`.
     Completions {
@@ -92,6 +96,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         Cmd::Queue(args) => return Ok(cli::finish(cli::queue::run(args).await)),
         Cmd::Events(args) => return Ok(cli::finish(cli::events::run(args).await)),
         Cmd::Jobs(args) => return Ok(cli::finish(cli::jobs::run(args).await)),
+        Cmd::Credentials(args) => return Ok(cli::finish(credentials::run(args))),
         Cmd::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "drover", &mut std::io::stdout());

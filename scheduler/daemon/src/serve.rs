@@ -27,6 +27,7 @@ use drover_time::{Clock, SystemClock, Timestamp};
 use mesos_http::scheduler::{SchedulerConfig, SchedulerHandle, SchedulerInput};
 use mesos_wire::scheduler::{SCHEDULER_PATH, SubscriptionConfig};
 use mesos_wire::{ContentType, Endpoint};
+use sched_api::auth::Auth;
 use sched_api::{ApiState, CommandRequest, EventBus, LeaderState, Leadership, ServerInfo};
 use sched_core::scheduler::{
     CommandError, CoreConfig, Effect, Notification, Outcome, PersistToken, Scheduler, Snapshot,
@@ -37,13 +38,15 @@ use sched_store::{
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::config::{MesosAuth, StoreConfig};
+use crate::config::{ApiAuth, ApiSecurity, MesosAuth, StoreConfig};
 use crate::mesos_adapter::secrets::SecretSource;
 use crate::mesos_adapter::{self, ExecutorSettings};
 
 /// Everything `drover serve` needs, resolved from flags and the config file.
 #[derive(Debug, Clone)]
 pub(crate) struct ServeConfig {
+    /// Who may use the API, and TLS.
+    pub(crate) api: ApiSecurity,
     /// Where state lives.
     pub(crate) store: StoreConfig,
     /// This instance's API address for others (`host:port`).
@@ -71,6 +74,10 @@ pub(crate) struct ServeConfig {
     /// Events an event-stream client may fall behind before it is
     /// disconnected (Marathon's `event_stream_max_outstanding_messages`).
     pub(crate) event_capacity: usize,
+    /// The API's limits (request bodies, JSON depth, streams, rate).
+    pub(crate) limits: sched_api::LimitsConfig,
+    /// Largest RecordIO record accepted from the Mesos master.
+    pub(crate) mesos_max_record_len: usize,
 }
 
 /// A store the daemon can run on: fencing applies to etcd only.
@@ -109,6 +116,19 @@ pub(crate) async fn run(
     config: ServeConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    match &config.api.auth {
+        ApiAuth::Unset => anyhow::bail!(
+            "the API needs authentication: give --credentials-file FILE (principals made with \
+             `drover credentials add`), or --insecure-open to serve it without authentication"
+        ),
+        ApiAuth::Open => tracing::warn!(
+            "THE API IS OPEN (--insecure-open): anyone who can reach it is an admin and can run \
+             any container on the cluster."
+        ),
+        ApiAuth::Credentials(c) => {
+            tracing::info!(principals = c.len(), "The API requires authentication.");
+        }
+    }
     match config.store.clone() {
         StoreConfig::Memory => {
             tracing::warn!("State is kept in memory only: it is lost when Drover stops.");
@@ -187,22 +207,42 @@ async fn serve<S: DaemonStore>(
         clock.clone(),
         events.clone(),
     )
-    .with_leadership(Leadership::new(leader_rx, abdicate_tx, config.advertise.clone()));
+    .with_limits(config.limits)
+    .with_leadership({
+        let l = Leadership::new(leader_rx, abdicate_tx, config.advertise.clone());
+        match &config.api.tls {
+            Some(tls) => l.with_tls(tls.forward.clone()),
+            None => l,
+        }
+    })
+    .with_auth(match &config.api.auth {
+        ApiAuth::Credentials(c) => Auth::with_credentials(c.clone(), config.api.privileged_role),
+        ApiAuth::Open | ApiAuth::Unset => Auth::open(),
+    });
     // Drover's gRPC API, on the same port (requests by content type).
     let (grpc, grpc_watches) =
         sched_grpc::DroverService::new(api.clone(), Arc::new(store.reader()));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
-    tracing::info!(listen = %config.listen, master = %config.master, "Drover is serving.");
+    tracing::info!(
+        listen = %config.listen,
+        master = %config.master,
+        tls = config.api.tls.is_some(),
+        "Drover is serving."
+    );
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut api_stop = stop_rx.clone();
+    let tls = config.api.tls.as_ref().map(|t| t.server.clone());
     let server = tokio::spawn(async move {
         let stopped = async move {
             let _ = api_stop.wait_for(|s| *s).await;
         };
+        // Authentication is the outermost layer: it covers REST and gRPC.
+        let auth = api.auth.clone();
         let router = sched_grpc::with_grpc(sched_api::router(api), grpc);
-        if let Err(e) = sched_api::serve(listener, router, stopped).await {
+        let router = sched_api::auth::layer(router, auth);
+        if let Err(e) = sched_api::serve_tls(listener, router, tls, stopped).await {
             tracing::error!(error = %e, "The API server failed.");
         }
     });
@@ -436,7 +476,7 @@ async fn run_term<S: DaemonStore>(
                 content_type: config.content_type,
                 ..SubscriptionConfig::default()
             },
-            max_record_len: mesos_wire::DEFAULT_MAX_RECORD_LEN,
+            max_record_len: config.mesos_max_record_len,
             call_timeout: Duration::from_secs(10),
             authorization: config.mesos_auth.authorization.clone(),
             seed,

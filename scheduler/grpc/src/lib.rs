@@ -36,6 +36,8 @@ use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
+use sched_api::ApiState;
+use sched_api::limits::Caller;
 use sched_store::Store;
 use tonic::service::Routes;
 use tower::ServiceExt;
@@ -61,11 +63,30 @@ fn is_grpc(request: &Request) -> bool {
         .is_some_and(|v| v.starts_with("application/grpc"))
 }
 
-async fn dispatch(State(grpc): State<Routes>, request: Request, next: Next) -> Response {
+/// The gRPC service and the REST API's state (for its limits).
+#[derive(Clone)]
+struct Grpc {
+    routes: Routes,
+    api: ApiState,
+}
+
+async fn dispatch(State(grpc): State<Grpc>, request: Request, next: Next) -> Response {
     if !is_grpc(&request) {
         return next.run(request).await;
     }
-    match grpc.oneshot(request).await {
+    // The REST API's per-principal rate, shared with it.
+    let caller = Caller::of(request.extensions());
+    if let Err(wait) = grpc.api.limits.check_rate(&caller, grpc.api.clock.now()) {
+        let config = grpc.api.limits.config();
+        let status = tonic::Status::resource_exhausted(format!(
+            "Too many requests: at most {} per second (bursts of {}); retry in {} ms",
+            config.rate_limit_per_second,
+            config.rate_limit_burst,
+            wait.as_millis().max(1)
+        ));
+        return status.into_http();
+    }
+    match grpc.routes.oneshot(request).await {
         Ok(response) => response.map(axum::body::Body::new),
         Err(never) => match never {},
     }
@@ -78,6 +99,7 @@ async fn dispatch(State(grpc): State<Routes>, request: Request, next: Next) -> R
 /// to the returned router (authentication, later) wrap both APIs; layers
 /// added to `rest` before this call wrap REST only.
 pub fn with_grpc<S: Store>(rest: Router, service: DroverService<S>) -> Router {
-    let grpc = Routes::new(proto::v1::drover_server::DroverServer::new(service)).prepare();
-    rest.layer(axum::middleware::from_fn_with_state(grpc, dispatch))
+    let api = service.api().clone();
+    let routes = Routes::new(proto::v1::drover_server::DroverServer::new(service)).prepare();
+    rest.layer(axum::middleware::from_fn_with_state(Grpc { routes, api }, dispatch))
 }

@@ -17,8 +17,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::extract::ConnectInfo;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt as _};
 use sched_api::conn::Peer;
+use sched_api::limits::{Caller, StreamKind};
 use sched_api::{ApiError, ApiState, ChronosError, FieldError};
 use sched_core::app::AppSpec;
 use sched_core::ids::{AppId, TaskId};
@@ -71,6 +72,19 @@ impl<S: Store> DroverService<S> {
     pub fn new(api: ApiState, store: Arc<S>) -> (Self, WatchCloser) {
         let (tx, closed) = watch::channel(false);
         (DroverService { api, store, closed }, WatchCloser(tx))
+    }
+
+    /// The REST API's state this service shares.
+    pub(crate) fn api(&self) -> &ApiState {
+        &self.api
+    }
+
+    /// INVALID_ARGUMENT for JSON nested deeper than the REST API allows
+    /// (`--max-json-depth`), checked before it is parsed.
+    fn check_depth(&self, json: &str) -> Result<(), Status> {
+        let max = self.api.limits.config().max_json_depth;
+        sched_api::limits::check_json_depth(json.as_bytes(), max)
+            .map_err(|e| Status::invalid_argument(e.to_string()))
     }
 
     /// The leader's live view; UNAVAILABLE (naming the leader) on a standby.
@@ -282,6 +296,7 @@ impl<S: Store> Drover for DroverService<S> {
         self.require_leader()?;
         let peer = peer(&request);
         let req = request.into_inner();
+        self.check_depth(&req.app_json)?;
         let value = sched_api::parse_body(req.app_json.as_bytes()).map_err(status::api)?;
         let spec = sched_api::app_json::parse_app(&value, None).map_err(status::api)?;
         let d = self.deploy(Command::CreateApp { spec: Box::new(spec), force: req.force }).await?;
@@ -298,6 +313,7 @@ impl<S: Store> Drover for DroverService<S> {
         self.require_leader()?;
         let peer = peer(&request);
         let req = request.into_inner();
+        self.check_depth(&req.app_json)?;
         let value = sched_api::parse_body(req.app_json.as_bytes()).map_err(status::api)?;
         let raw = if req.app_id.is_empty() {
             value.get("id").and_then(|v| v.as_str()).map(str::to_owned).ok_or_else(|| {
@@ -405,10 +421,9 @@ impl<S: Store> Drover for DroverService<S> {
         request: Request<pb::PutJobRequest>,
     ) -> Result<Response<pb::PutJobResponse>, Status> {
         self.require_leader()?;
-        let job = self
-            .api
-            .parse_job(request.into_inner().job_json.as_bytes())
-            .map_err(status::chronos)?;
+        let job_json = request.into_inner().job_json;
+        self.check_depth(&job_json)?;
+        let job = self.api.parse_job(job_json.as_bytes()).map_err(status::chronos)?;
         self.run(Command::PutJob(Box::new(job))).await?;
         Ok(Response::new(pb::PutJobResponse {}))
     }
@@ -460,6 +475,11 @@ impl<S: Store> Drover for DroverService<S> {
         &self,
         request: Request<pb::WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        // Held by the stream: the slot is given back when it is dropped.
+        let caller = Caller::of(request.extensions());
+        let Some(slot) = self.api.limits.open_stream(StreamKind::Watch, &caller) else {
+            return Err(Status::resource_exhausted(self.api.limits.streams_message()));
+        };
         let from = request.into_inner().from_revision;
         if from < 0 {
             return Err(Status::invalid_argument(format!(
@@ -467,6 +487,10 @@ impl<S: Store> Drover for DroverService<S> {
             )));
         }
         let watch = self.store.watch(from).await.map_err(|e| status::store(&e))?;
-        Ok(Response::new(changes(watch, from, self.closed.clone())))
+        let stream = changes(watch, from, self.closed.clone()).map(move |message| {
+            let _held = &slot;
+            message
+        });
+        Ok(Response::new(Box::pin(stream)))
     }
 }

@@ -35,6 +35,8 @@ fn with_metadata(mut status: Status, key: &'static str, value: &str) -> Status {
 fn code_of_http(code: u16) -> Code {
     match code {
         400 | 422 => Code::InvalidArgument,
+        401 => Code::Unauthenticated,
+        403 => Code::PermissionDenied,
         404 => Code::NotFound,
         405 | 501 => Code::Unimplemented,
         409 => Code::FailedPrecondition,

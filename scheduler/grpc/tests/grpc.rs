@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use drover_time::{Clock, ManualClock, Timestamp};
-use sched_api::{ApiState, CommandRequest, EventBus, LeaderState, Leadership, ServerInfo};
+use sched_api::{
+    ApiState, CommandRequest, EventBus, LeaderState, Leadership, LimitsConfig, ServerInfo,
+};
 use sched_core::app::Resources;
 use sched_core::instance::TaskState;
 use sched_core::offer::Offer;
@@ -122,10 +124,21 @@ fn server_info() -> ServerInfo {
 /// gRPC service reads through `reader` (another handle on the same store);
 /// `standby` makes it a standby that knows that state.
 async fn start<S: Store>(daemon_store: S, reader: S, standby: Option<LeaderState>) -> Server {
+    start_limited(daemon_store, reader, standby, LimitsConfig::default()).await
+}
+
+/// [`start`] with these limits.
+async fn start_limited<S: Store>(
+    daemon_store: S,
+    reader: S,
+    standby: Option<LeaderState>,
+    limits: LimitsConfig,
+) -> Server {
     let clock = ManualClock::new(T0);
     let events = EventBus::default();
     let (snap_rx, cmd_tx, inputs) = spawn_daemon(daemon_store, events.clone(), clock.clone()).await;
-    let mut api = ApiState::new(snap_rx, cmd_tx, Arc::new(server_info()), Arc::new(clock), events);
+    let mut api = ApiState::new(snap_rx, cmd_tx, Arc::new(server_info()), Arc::new(clock), events)
+        .with_limits(limits);
     if let Some(state) = standby {
         let (_, leader_rx) = watch::channel(state);
         let (abdicate, _) = mpsc::channel(1);
@@ -816,4 +829,84 @@ async fn closing_ends_open_watches_and_rest_keeps_sharing_the_port() {
     tcp.read_to_string(&mut answer).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains(r#""id":"/web""#), "{answer}");
+}
+
+#[tokio::test]
+async fn watches_past_the_limit_are_resource_exhausted_until_one_ends() {
+    let store = MemStore::new();
+    let limits = LimitsConfig { max_event_streams_per_principal: 2, ..LimitsConfig::default() };
+    let server = start_limited(store.handle(), store.handle(), None, limits).await;
+    let mut c = server.client().await;
+    let first = watch_from(&mut c, 0).await;
+    let mut second = watch_from(&mut c, 0).await;
+    let err = c.watch(pb::WatchRequest { from_revision: 0 }).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    assert!(err.message().contains("at most 2 per principal"), "{}", err.message());
+    // Other calls are not limited by it, and the open watches still work.
+    create(&mut c, "/web", 0).await;
+    assert!(!next(&mut second).await.changes.is_empty());
+    // Once a watch ends (the client dropped it) its slot is free again.
+    drop(first);
+    let mut third = None;
+    for _ in 0..500 {
+        match c.watch(pb::WatchRequest { from_revision: 0 }).await {
+            Ok(stream) => {
+                third = Some(stream.into_inner());
+                break;
+            }
+            Err(status) => assert_eq!(status.code(), Code::ResourceExhausted),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut third = third.expect("a slot is given back when a watch ends");
+    create(&mut c, "/api", 0).await;
+    assert!(!next(&mut third).await.changes.is_empty());
+}
+
+#[tokio::test]
+async fn calls_past_the_rate_are_resource_exhausted() {
+    let store = MemStore::new();
+    let limits =
+        LimitsConfig { rate_limit_per_second: 1, rate_limit_burst: 2, ..LimitsConfig::default() };
+    let server = start_limited(store.handle(), store.handle(), None, limits).await;
+    let mut c = server.client().await;
+    for _ in 0..2 {
+        c.list_apps(pb::ListAppsRequest {}).await.expect("within the burst");
+    }
+    // The clock stands still: no token comes back.
+    let err = c.list_apps(pb::ListAppsRequest {}).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    assert!(err.message().contains("at most 1 per second"), "{}", err.message());
+    // REST shares the bucket.
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(b"GET /v2/apps HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+    assert!(answer.to_lowercase().contains("retry-after: 1"), "{answer}");
+}
+
+#[tokio::test]
+async fn json_nested_past_the_limit_is_invalid_argument() {
+    let store = MemStore::new();
+    let limits = LimitsConfig { max_json_depth: 4, ..LimitsConfig::default() };
+    let server = start_limited(store.handle(), store.handle(), None, limits).await;
+    let mut c = server.client().await;
+    let deep = r#"{"id":"/web","cmd":"x","labels":{"a":[[["x"]]]}}"#;
+    let err = c
+        .create_app(pb::CreateAppRequest { app_json: deep.into(), force: false })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert_eq!(err.message(), "JSON nested deeper than 4 levels");
+    let job =
+        r#"{"name":"j","command":"true","schedule":"R/2030-01-01T00:00:00Z/P1D","x":[[[[1]]]]}"#;
+    let err = c.put_job(pb::PutJobRequest { job_json: job.into() }).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert_eq!(err.message(), "JSON nested deeper than 4 levels");
+    // Within the limit, the same app is created.
+    let fits = r#"{"id":"/web","cmd":"x","labels":{"a":"[[[[[["}}"#;
+    c.create_app(pb::CreateAppRequest { app_json: fits.into(), force: false })
+        .await
+        .expect("within the depth limit");
 }

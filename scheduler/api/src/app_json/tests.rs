@@ -537,3 +537,20 @@ fn a_partial_update_keeps_the_secret_references() {
         (app.secrets, app.secret_env, 3)
     );
 }
+
+/// Found preparing the schemathesis run (`integration/schemathesis.sh`),
+/// whose generated apps would hold it: `"instances": 4000000000` was
+/// accepted, and the core then allocated a record per instance.
+#[test]
+fn instances_are_capped() {
+    let app = parse(json!({"id": "big", "cmd": "x", "instances": MAX_INSTANCES}));
+    assert_eq!(app.instances, MAX_INSTANCES);
+    for n in [json!(MAX_INSTANCES + 1), json!(4_000_000_000u64)] {
+        let e = errors(parse_app(&json!({"id": "big", "cmd": "x", "instances": n}), None));
+        assert_eq!(
+            e,
+            ApiError::InvalidJson(vec![FieldError::new("/instances", "error.max")]),
+            "{n}"
+        );
+    }
+}

@@ -14,7 +14,7 @@ use sched_core::ids::AppId;
 use sched_core::scheduler::Command;
 use serde_json::{Map, Value};
 
-use super::{Params, flag, param, params, parse_body};
+use super::{Params, flag, params, parse_body};
 use crate::{ApiError, ApiState, FieldError, app_json, deployment_response, render};
 
 /// Normalizes a group path: `""` and `"/"` are the root.
@@ -165,14 +165,24 @@ async fn write(
         })?;
         for app in snap.apps.values().filter(|a| a.id.is_in_group(&group)) {
             let mut spec = app.clone();
-            spec.instances =
-                (f64::from(spec.instances) * factor).ceil().min(f64::from(u32::MAX)) as u32;
+            let scaled = (f64::from(spec.instances) * factor).ceil();
+            if scaled > f64::from(app_json::MAX_INSTANCES) {
+                return Err(ApiError::InvalidObject(vec![FieldError::new(
+                    "/scaleBy",
+                    format!(
+                        "{} would have {scaled} instances; at most {} are allowed",
+                        app.id,
+                        app_json::MAX_INSTANCES
+                    ),
+                )]));
+            }
+            spec.instances = scaled as u32;
             specs.push(spec);
         }
     } else {
         collect_apps(s, &group, obj, "", &mut specs)?;
     }
-    if param(q, "dryRun") == Some("true") {
+    if flag(q, "dryRun", false)? {
         let steps: Vec<Value> = specs
             .iter()
             .map(|a| serde_json::json!({"actions": [{"action": if snap.apps.contains_key(&a.id) { "ScaleApplication" } else { "StartApplication" }, "app": a.id.as_str()}]}))

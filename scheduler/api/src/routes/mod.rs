@@ -5,6 +5,7 @@ pub(crate) mod deployments;
 pub(crate) mod groups;
 pub(crate) mod jobs;
 pub(crate) mod misc;
+pub(crate) mod table;
 pub(crate) mod tasks;
 
 use serde_json::Value;

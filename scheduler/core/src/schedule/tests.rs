@@ -837,3 +837,16 @@ fn a_calendar_day_that_a_zone_skips_fires_with_the_next_day() {
         (5, Some(ts("2011-12-31T20:00:00Z")))
     );
 }
+
+/// Found by `fuzz/fuzz_targets/schedule.rs`: near the end of year 9999 the
+/// next fire falls in year 10000, which `describe` wrote as `+10000-...`,
+/// a start no client could send back. It describes the schedule as given.
+#[test]
+fn describe_past_year_9999_gives_a_start_that_parses() {
+    let zone = Some("Europe/Berlin");
+    let s = iso("R/2025-03-28T10:30:00/P9M", zone);
+    let late = ts("9999-12-30T00:00:00Z");
+    let described = s.describe(late);
+    assert_eq!(described, "R/2025-03-28T10:30:00/P9M");
+    Schedule::parse_iso8601(&described, zone, late).expect("parses again");
+}

@@ -113,7 +113,7 @@ pub(crate) enum AppsCommand {
 
 /// Runs one `drover apps` command.
 pub(crate) async fn run(args: AppsArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.client.url)?;
+    let client = Client::from_args(&args.client)?;
     let output = args.client.output;
     let json = output == Output::Json;
     match args.command {

@@ -38,7 +38,7 @@ pub(crate) enum DeploymentsCommand {
 
 /// Runs `drover deployments`.
 pub(crate) async fn run(args: DeploymentsArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.client.url)?;
+    let client = Client::from_args(&args.client)?;
     let json = args.client.output == Output::Json;
     match args.command.unwrap_or(DeploymentsCommand::List) {
         DeploymentsCommand::List => {

@@ -22,7 +22,7 @@ pub(crate) struct EventsArgs {
 
 /// Runs `drover events`.
 pub(crate) async fn run(args: EventsArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.client.url)?;
+    let client = Client::from_args(&args.client)?;
     let types: Vec<&str> = args.types.iter().map(String::as_str).collect();
     let mut stream = client.events(&types).await?;
     let json = args.client.output == Output::Json;

@@ -18,6 +18,7 @@ use anyhow::{Context as _, anyhow, bail};
 use bytes::Bytes;
 use http::{Method, StatusCode, header};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as Hyper;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -39,7 +40,9 @@ const QUOTED_BODY_CHARS: usize = 200;
 pub(crate) struct Client {
     /// `http://host:port`, plus any path prefix, without a trailing `/`.
     base: String,
-    http: Hyper<HttpConnector, Full<Bytes>>,
+    http: Hyper<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// `Authorization` of every request (`--token`), marked sensitive.
+    authorization: Option<http::HeaderValue>,
 }
 
 /// The API's base URL from `--url`: `http://` is assumed when no scheme is
@@ -52,9 +55,8 @@ pub(crate) fn base_url(url: &str) -> anyhow::Result<String> {
         .parse()
         .map_err(|_| anyhow!("'{url}' is not a URL such as http://127.0.0.1:8080"))?;
     match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => bail!("'{url}': https is not supported yet, use http://"),
-        _ => bail!("'{url}' is not an http:// URL"),
+        Some("http" | "https") => {}
+        _ => bail!("'{url}' is not an http:// or https:// URL"),
     }
     if uri.host().is_none_or(str::is_empty) || uri.query().is_some() {
         bail!("'{url}' is not a URL such as http://127.0.0.1:8080");
@@ -63,13 +65,59 @@ pub(crate) fn base_url(url: &str) -> anyhow::Result<String> {
 }
 
 impl Client {
-    /// A client of the API at `url` (see [`base_url`]).
+    /// A client of the API at `url` (see [`base_url`]), without
+    /// credentials.
+    #[cfg(test)]
     pub(crate) fn new(url: &str) -> anyhow::Result<Client> {
+        Client::build(url, None, None, None)
+    }
+
+    /// A client as the common options say: `--url`, `--token`, and for
+    /// https `--ca-file` and `--client-cert-file`/`--client-key-file`.
+    pub(crate) fn from_args(args: &super::ClientArgs) -> anyhow::Result<Client> {
+        let read = |path: &std::path::Path, flag: &str| {
+            std::fs::read(path).with_context(|| format!("reading --{flag} {}", path.display()))
+        };
+        let ca = args.ca_file.as_deref().map(|p| read(p, "ca-file")).transpose()?;
+        let identity = match (&args.client_cert_file, &args.client_key_file) {
+            (Some(c), Some(k)) => Some((read(c, "client-cert-file")?, read(k, "client-key-file")?)),
+            (None, None) => None,
+            _ => bail!("--client-cert-file and --client-key-file go together"),
+        };
+        Client::build(&args.url, args.token.as_ref().map(|t| t.0.as_str()), ca, identity)
+    }
+
+    fn build(
+        url: &str,
+        token: Option<&str>,
+        ca: Option<Vec<u8>>,
+        identity: Option<(Vec<u8>, Vec<u8>)>,
+    ) -> anyhow::Result<Client> {
         let base = base_url(url)?;
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        connector.enforce_http(false);
+        let tls = sched_api::tls::client_config(
+            ca.as_deref(),
+            identity.as_ref().map(|(c, k)| (&c[..], &k[..])),
+        )
+        .map_err(|e| anyhow!("--ca-file/--client-cert-file: {e}"))?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let http = Hyper::builder(TokioExecutor::new()).build(connector);
-        Ok(Client { base, http })
+        let authorization = match token {
+            Some(token) => {
+                let mut v = http::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+                    .map_err(|_| anyhow!("--token is not a valid header value"))?;
+                v.set_sensitive(true);
+                Some(v)
+            }
+            None => None,
+        };
+        Ok(Client { base, http, authorization })
     }
 
     /// `GET path`: the body of a 2xx answer.
@@ -112,6 +160,9 @@ impl Client {
         if body.is_some() {
             request = request.header(header::CONTENT_TYPE, "application/json");
         }
+        if let Some(a) = &self.authorization {
+            request = request.header(header::AUTHORIZATION, a.clone());
+        }
         let request = request
             .body(Full::new(body.unwrap_or_default()))
             .with_context(|| format!("'{url}' is not a valid request URL"))?;
@@ -146,10 +197,14 @@ impl Client {
             format!("{EVENTS}?{}", query.join("&"))
         };
         let url = format!("{}{path}", self.base);
-        let request = http::Request::builder()
+        let mut request = http::Request::builder()
             .method(Method::GET)
             .uri(&url)
-            .header(header::ACCEPT, "text/event-stream")
+            .header(header::ACCEPT, "text/event-stream");
+        if let Some(a) = &self.authorization {
+            request = request.header(header::AUTHORIZATION, a.clone());
+        }
+        let request = request
             .body(Full::new(Bytes::new()))
             .with_context(|| format!("'{url}' is not a valid request URL"))?;
         let response = tokio::time::timeout(REQUEST_TIMEOUT, self.http.request(request))
@@ -323,8 +378,8 @@ mod tests {
             http://127.0.0.1:8080
             http://drover.example:8080
             http://proxy.example/drover
-            error: 'https://drover.example': https is not supported yet, use http://
-            error: 'ftp://drover.example' is not an http:// URL
+            https://drover.example
+            error: 'ftp://drover.example' is not an http:// or https:// URL
             error: 'http://drover.example/?a=b' is not a URL such as http://127.0.0.1:8080
             error: 'http://' is not a URL such as http://127.0.0.1:8080"#]]
         .assert_eq(&got.join("\n"));

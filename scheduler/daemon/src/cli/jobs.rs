@@ -85,7 +85,7 @@ pub(crate) enum JobsCommand {
 
 /// Runs one `drover jobs` command.
 pub(crate) async fn run(args: JobsArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.client.url)?;
+    let client = Client::from_args(&args.client)?;
     let json = args.client.output == Output::Json;
     match args.command {
         JobsCommand::List if json => emit(&format::pretty_json(&client.get(JOBS).await?)?),

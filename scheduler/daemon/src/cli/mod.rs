@@ -2,7 +2,8 @@
 //! `queue`, `events`, `jobs`, `completions`): operator commands that talk to
 //! a running Drover's REST API.
 //!
-//! Every client command takes the same [`ClientArgs`] (`--url`, `-o`), talks
+//! Every client command takes the same [`ClientArgs`] (`--url`, `-o`,
+//! `--token`, `--ca-file`), talks
 //! through one [`http::Client`] and reports a failure the same way
 //! ([`finish`]): `error: <what went wrong>` on stderr (the API's own message
 //! when it answered with an error) and exit status 1. A change whose
@@ -44,6 +45,42 @@ pub(crate) struct ClientArgs {
     /// without a body).
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Table, global = true)]
     pub(crate) output: Output,
+    /// The API token, `NAME:SECRET` (from `drover credentials add` or
+    /// `drover dev`), sent as a bearer token.
+    #[arg(long, env = "DROVER_TOKEN", hide_env_values = true, global = true)]
+    pub(crate) token: Option<Token>,
+    /// PEM CA bundle that verifies an https:// API's certificate
+    /// [default: the system's trust store].
+    #[arg(long, env = "DROVER_CA_FILE", global = true)]
+    pub(crate) ca_file: Option<std::path::PathBuf>,
+    /// PEM client certificate for an API that requires one (with
+    /// --client-key-file).
+    #[arg(long, env = "DROVER_CLIENT_CERT_FILE", global = true)]
+    pub(crate) client_cert_file: Option<std::path::PathBuf>,
+    /// PEM private key of --client-cert-file.
+    #[arg(long, env = "DROVER_CLIENT_KEY_FILE", global = true)]
+    pub(crate) client_key_file: Option<std::path::PathBuf>,
+}
+
+/// An API token; `Debug` does not show it.
+#[derive(Clone)]
+pub(crate) struct Token(pub(crate) String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for Token {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim().is_empty() {
+            return Err("the token is empty".into());
+        }
+        Ok(Token(s.to_owned()))
+    }
 }
 
 /// The output format of a client command.

@@ -18,7 +18,7 @@ pub(crate) struct QueueArgs {
 
 /// Runs `drover queue`.
 pub(crate) async fn run(args: QueueArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.client.url)?;
+    let client = Client::from_args(&args.client)?;
     let body = client.get("/v2/queue").await?;
     if args.client.output == Output::Json {
         return emit(&format::pretty_json(&body)?);

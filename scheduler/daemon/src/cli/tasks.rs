@@ -34,7 +34,7 @@ const SETTLE: Duration = Duration::from_millis(200);
 
 /// Runs `drover tasks`.
 pub(crate) async fn run(args: TasksArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.client.url)?;
+    let client = Client::from_args(&args.client)?;
     let path = match &args.app {
         Some(app) => format!("/v2/apps{}/tasks", app_path(app)),
         None => "/v2/tasks".to_owned(),
