@@ -224,6 +224,9 @@ fn real_time() {
         tick_time += started.elapsed();
         ticks += 1;
     }
+    // Due in the 20 s: the burst, and the spread jobs 0, 20, ..., 20,000 ms after `base`.
+    let expected = 1_000 + (0..(JOBS - 1_000) as u64).filter(|k| 20 * k <= 20_000).count();
+    assert_eq!(lags.len(), expected, "every run due in the 20 s fired once, none missed");
     lags.sort_unstable();
     let pct = |p: f64| lags[((lags.len() - 1) as f64 * p).round() as usize];
     println!(
