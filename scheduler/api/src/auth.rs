@@ -50,6 +50,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::ApiError;
+use crate::limits::{Caller, RateLimiter};
+use drover_time::Clock;
 
 /// What a principal may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -106,6 +108,8 @@ pub struct Principal {
 pub const UNAUTHENTICATED_MESSAGE: &str = "Invalid username or password.";
 /// Marathon's answer to a principal that may not do something (403).
 pub const FORBIDDEN_MESSAGE: &str = "Not Authorized to perform this action!";
+/// The 429 for too many password verifications from one address.
+pub const THROTTLED_MESSAGE: &str = "Too many authentication attempts";
 /// The realm of the `WWW-Authenticate` challenge.
 pub const REALM: &str = "drover";
 
@@ -260,6 +264,16 @@ struct Inner {
     /// SHA-256 of `name \0 secret` → the principal it authenticated.
     verified: Mutex<HashMap<[u8; 32], Principal>>,
     verifying: Semaphore,
+    /// Password verifications (cache misses) per caller address, so a
+    /// flood of wrong credentials costs a bounded number of argon2 runs.
+    attempts: std::sync::OnceLock<AttemptLimit>,
+}
+
+/// The verification rate limit and the clock it reads.
+struct AttemptLimit {
+    bucket: Mutex<RateLimiter>,
+    clock: Arc<dyn Clock>,
+    per_second: u32,
 }
 
 /// The API's authentication and authorization settings, shared by every
@@ -293,6 +307,14 @@ pub enum Denied {
     Unauthenticated,
     /// Authenticated, but the role does not allow it: 403 / PERMISSION_DENIED.
     Forbidden,
+    /// Too many password verifications from the caller's address: 429 with
+    /// `Retry-After` / RESOURCE_EXHAUSTED.
+    Throttled {
+        /// Seconds until the next attempt is admitted.
+        retry_after_secs: u64,
+        /// The configured attempts per second.
+        per_second: u32,
+    },
 }
 
 impl Auth {
@@ -302,7 +324,31 @@ impl Auth {
             privileged_role,
             verified: Mutex::new(HashMap::new()),
             verifying: Semaphore::new(PARALLEL_VERIFICATIONS),
+            attempts: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Limits password verifications (requests whose credentials are not
+    /// already known good) to `per_second` per caller address, bursts of
+    /// twice that; beyond, 429 before any verification. 0: no limit.
+    pub fn limit_attempts(self, per_second: u32, clock: Arc<dyn Clock>) -> Self {
+        if per_second > 0 {
+            let bucket = RateLimiter::new(per_second, per_second.saturating_mul(2), 10_000);
+            let limit = AttemptLimit { bucket: Mutex::new(bucket), clock, per_second };
+            let _ = self.0.attempts.set(limit);
+        }
+        self
+    }
+
+    /// Takes one verification attempt of `caller`.
+    fn admit_attempt(&self, caller: &Caller) -> Result<(), Denied> {
+        let Some(limit) = self.0.attempts.get() else { return Ok(()) };
+        let now = limit.clock.now();
+        let mut bucket = limit.bucket.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        bucket.check(caller, now).map_err(|wait| Denied::Throttled {
+            retry_after_secs: (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1),
+            per_second: limit.per_second,
+        })
     }
 
     /// Everyone is an anonymous admin.
@@ -321,14 +367,20 @@ impl Auth {
         matches!(self.0.mode, Mode::Open)
     }
 
-    /// The principal of a request's `Authorization` header.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, Denied> {
+    /// The principal of a request's `Authorization` header, sent by
+    /// `caller` (whose password verifications are rate limited).
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        caller: &Caller,
+    ) -> Result<Principal, Denied> {
         let credentials = match &self.0.mode {
             Mode::Open => return Ok(Principal { name: "anonymous".into(), role: Role::Admin }),
             Mode::Credentials(c) => c,
         };
         let (name, secret) = presented(headers).ok_or(Denied::Unauthenticated)?;
         let Some(entry) = credentials.entries.get(&name) else {
+            self.admit_attempt(caller)?;
             // As slow as a wrong secret, so names cannot be told by timing.
             self.verify(dummy_hash().to_owned(), secret).await;
             return Err(Denied::Unauthenticated);
@@ -343,6 +395,7 @@ impl Auth {
         if let Some(p) = self.cache().get(&key) {
             return Ok(p.clone());
         }
+        self.admit_attempt(caller)?;
         if !self.verify(entry.hash.clone(), secret).await {
             return Err(Denied::Unauthenticated);
         }
@@ -521,6 +574,7 @@ fn refuse(denied: Denied, grpc: bool, script: bool) -> Response {
     let (status, code, message) = match denied {
         Denied::Unauthenticated => (StatusCode::UNAUTHORIZED, 16, UNAUTHENTICATED_MESSAGE),
         Denied::Forbidden => (StatusCode::FORBIDDEN, 7, FORBIDDEN_MESSAGE),
+        Denied::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, 8, THROTTLED_MESSAGE),
     };
     if grpc {
         let mut resp = Response::new(Body::empty());
@@ -530,7 +584,18 @@ fn refuse(denied: Denied, grpc: bool, script: bool) -> Response {
         headers.insert("grpc-message", HeaderValue::from_static(message));
         return resp;
     }
-    let mut resp = (status, axum::Json(json!({"message": message}))).into_response();
+    let mut resp = match denied {
+        Denied::Throttled { retry_after_secs, per_second } => {
+            let message = format!(
+                "{THROTTLED_MESSAGE}: at most {per_second} per second from one address (bursts of {})",
+                u64::from(per_second) * 2
+            );
+            let mut resp = (status, axum::Json(json!({"message": message}))).into_response();
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            resp
+        }
+        _ => (status, axum::Json(json!({"message": message}))).into_response(),
+    };
     let scheme = if script { "Bearer" } else { "Basic" };
     if denied == Denied::Unauthenticated
         && let Ok(v) = HeaderValue::from_str(&format!("{scheme} realm=\"{REALM}\""))
@@ -549,7 +614,8 @@ async fn authenticate(State(auth): State<Auth>, mut req: Request, next: Next) ->
         .headers()
         .get("x-requested-with")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"XMLHttpRequest"));
-    let principal = match auth.authenticate(req.headers()).await {
+    let caller = Caller::of(req.extensions());
+    let principal = match auth.authenticate(req.headers(), &caller).await {
         Ok(p) => p,
         Err(denied) => return refuse(denied, grpc, script),
     };

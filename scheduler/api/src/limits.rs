@@ -49,6 +49,8 @@ pub const DEFAULT_MAX_EVENT_STREAMS_PER_PRINCIPAL: usize = 32;
 pub const DEFAULT_RATE_LIMIT_PER_SECOND: u32 = 200;
 /// Default [`LimitsConfig::rate_limit_burst`].
 pub const DEFAULT_RATE_LIMIT_BURST: u32 = 400;
+/// Default [`LimitsConfig::max_auth_attempts_per_second`].
+pub const DEFAULT_MAX_AUTH_ATTEMPTS_PER_SECOND: u32 = 10;
 /// The most callers the rate limiter keeps a bucket for; callers beyond
 /// share one bucket until idle buckets are dropped.
 pub const MAX_TRACKED_CALLERS: usize = 10_000;
@@ -74,6 +76,10 @@ pub struct LimitsConfig {
     pub rate_limit_per_second: u32,
     /// Requests a caller may send at once above the sustained rate.
     pub rate_limit_burst: u32,
+    /// Password verifications per second per caller address, bursts of
+    /// twice that (429 beyond, before verifying; see
+    /// [`Auth::limit_attempts`](crate::auth::Auth::limit_attempts)); 0: no limit.
+    pub max_auth_attempts_per_second: u32,
 }
 
 impl Default for LimitsConfig {
@@ -84,6 +90,7 @@ impl Default for LimitsConfig {
             max_event_streams_per_principal: DEFAULT_MAX_EVENT_STREAMS_PER_PRINCIPAL,
             rate_limit_per_second: DEFAULT_RATE_LIMIT_PER_SECOND,
             rate_limit_burst: DEFAULT_RATE_LIMIT_BURST,
+            max_auth_attempts_per_second: DEFAULT_MAX_AUTH_ATTEMPTS_PER_SECOND,
         }
     }
 }

@@ -128,6 +128,11 @@ pub(crate) struct ServeArgs {
     /// [default: 400].
     #[arg(long)]
     pub(crate) rate_limit_burst: Option<u32>,
+    /// Password verifications (requests with credentials not already known
+    /// good) per second per address, bursts of twice that; more get 429
+    /// with Retry-After before any verification; 0: no limit [default: 10].
+    #[arg(long)]
+    pub(crate) max_auth_attempts_per_second: Option<u32>,
     /// Largest RecordIO record accepted from the Mesos master; a larger one
     /// ends the subscription with an error (it is re-established)
     /// [default: 16777216].
@@ -357,6 +362,9 @@ fn limits_config(args: &ServeArgs) -> LimitsConfig {
             .unwrap_or(d.max_event_streams_per_principal),
         rate_limit_per_second: args.rate_limit_per_second.unwrap_or(d.rate_limit_per_second),
         rate_limit_burst: args.rate_limit_burst.unwrap_or(d.rate_limit_burst),
+        max_auth_attempts_per_second: args
+            .max_auth_attempts_per_second
+            .unwrap_or(d.max_auth_attempts_per_second),
     }
 }
 
@@ -586,6 +594,7 @@ impl ServeArgs {
                 max_event_streams_per_principal,
                 rate_limit_per_second,
                 rate_limit_burst,
+                max_auth_attempts_per_second,
                 mesos_max_record_bytes,
                 executor_max_record_bytes,
                 etcd,
@@ -1076,6 +1085,7 @@ mod tests {
         assert_eq!(c.limits.max_json_depth, 32);
         assert_eq!(c.limits.max_event_streams_per_principal, 32);
         assert_eq!((c.limits.rate_limit_per_second, c.limits.rate_limit_burst), (200, 400));
+        assert_eq!(c.limits.max_auth_attempts_per_second, 10);
         assert_eq!(c.mesos_max_record_len, mesos_wire::DEFAULT_MAX_RECORD_LEN);
         assert!(!c.executor.env.iter().any(|(k, _)| k == "DROVER_EXECUTOR_MAX_RECORD_BYTES"));
 
@@ -1084,6 +1094,7 @@ mod tests {
             "drover.toml",
             "max_request_body_bytes = 1000\nmax_json_depth = 5\nrate_limit_per_second = 0\n\
              max_event_streams_per_principal = 3\nrate_limit_burst = 7\n\
+             max_auth_attempts_per_second = 2\n\
              mesos_max_record_bytes = 4096\nexecutor_max_record_bytes = 2048\n",
         );
         let c = ServeArgs {
@@ -1102,6 +1113,7 @@ mod tests {
                 max_event_streams_per_principal: 3,
                 rate_limit_per_second: 0,
                 rate_limit_burst: 7,
+                max_auth_attempts_per_second: 2,
             }
         );
         assert_eq!(c.mesos_max_record_len, 4096);

@@ -216,7 +216,8 @@ async fn serve<S: DaemonStore>(
         }
     })
     .with_auth(match &config.api.auth {
-        ApiAuth::Credentials(c) => Auth::with_credentials(c.clone(), config.api.privileged_role),
+        ApiAuth::Credentials(c) => Auth::with_credentials(c.clone(), config.api.privileged_role)
+            .limit_attempts(config.limits.max_auth_attempts_per_second, clock.clone()),
         ApiAuth::Open | ApiAuth::Unset => Auth::open(),
     });
     // Drover's gRPC API, on the same port (requests by content type).

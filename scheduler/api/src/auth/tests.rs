@@ -388,3 +388,39 @@ async fn only_admins_depose_the_leader_whatever_the_path_looked_like() {
     let resp = scope(admin, router(s).oneshot(req)).await.unwrap();
     assert_ne!(resp.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn password_guessing_is_throttled_before_argon2_but_known_callers_are_not() {
+    let h = harness(EventBus::default());
+    let file = CredentialsFile::parse(credentials()).unwrap();
+    let clock: Arc<dyn drover_time::Clock> = Arc::new(h.clock.clone());
+    let s = h.state.with_auth(Auth::with_credentials(file, Role::Admin).limit_attempts(1, clock));
+    // A good login first: cached afterwards, so never throttled.
+    assert_eq!(request(&s, "GET", "/v2/apps", Some(&basic(ADMIN)), "").await.status, 200);
+    // One attempt per second, bursts of two (the good login took one).
+    let r = request(&s, "GET", "/v2/apps", Some(&basic("admin:guess-1")), "").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = request(&s, "GET", "/v2/apps", Some(&basic("nobody:guess-2")), "").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.body);
+    assert_eq!(r.headers["retry-after"], "1");
+    let message = r.body["message"].as_str().unwrap_or("");
+    assert!(
+        message.starts_with("Too many authentication attempts: at most 1 per second"),
+        "{message}"
+    );
+    // gRPC callers get RESOURCE_EXHAUSTED.
+    let req = Request::builder()
+        .method("POST")
+        .uri("/drover.v1.Drover/ListApps")
+        .header("content-type", "application/grpc")
+        .header("authorization", basic("admin:guess-3"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = layer(router(s.clone()), s.auth.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.headers()["grpc-status"], "8");
+    // The cached principal goes on; a second later guesses are admitted again.
+    assert_eq!(request(&s, "GET", "/v2/apps", Some(&basic(ADMIN)), "").await.status, 200);
+    h.clock.advance(std::time::Duration::from_secs(1));
+    let r = request(&s, "GET", "/v2/apps", Some(&basic("admin:guess-4")), "").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
