@@ -42,7 +42,13 @@ pub enum ApiError {
     Locked(Vec<String>),
     /// 503: the scheduler could not take the command now.
     Unavailable(String),
-    /// 406 / 405 and other plain-message errors.
+    /// 405 for a method the path does not answer, with the `Allow` header
+    /// (the methods it does answer, e.g. `"GET, DELETE"`).
+    MethodNotAllowed {
+        /// The value of `Allow`.
+        allow: &'static str,
+    },
+    /// 406 and other plain-message errors.
     Status(StatusCode, String),
 }
 
@@ -76,6 +82,11 @@ impl IntoResponse for ApiError {
             }
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, json!({"message": m})),
             ApiError::Status(code, m) => (code, json!({"message": m})),
+            ApiError::MethodNotAllowed { allow } => {
+                let body = Json(json!({"message": "Method not allowed"}));
+                let allow = [(axum::http::header::ALLOW, allow)];
+                return (StatusCode::METHOD_NOT_ALLOWED, allow, body).into_response();
+            }
         };
         (status, Json(body)).into_response()
     }
@@ -127,6 +138,9 @@ impl From<ApiError> for ChronosError {
             }
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
             ApiError::Status(code, m) => (code, m),
+            ApiError::MethodNotAllowed { allow } => {
+                (StatusCode::METHOD_NOT_ALLOWED, format!("Method not allowed (allowed: {allow})"))
+            }
         };
         ChronosError { code, message }
     }

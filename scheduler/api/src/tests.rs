@@ -437,3 +437,24 @@ mod events;
 mod jobs;
 mod limits;
 mod metrics;
+
+/// A method an app sub-path does not answer is 405 with `Allow` naming
+/// the ones it does (RFC 9110), in Marathon's error shape.
+#[tokio::test]
+async fn app_sub_paths_answer_405_with_allow() {
+    let s = state();
+    for (method, uri, allow) in [
+        ("PUT", "/v2/apps/web/restart", "POST"),
+        ("GET", "/v2/apps/web/restart", "POST"),
+        ("GET", "/v2/apps/web/tasks/web.1", "DELETE"),
+        ("POST", "/v2/apps/web/tasks", "GET, DELETE"),
+        ("DELETE", "/v2/apps/web/versions", "GET"),
+        ("PATCH", "/v2/apps/web/versions/2020-01-01T00:00:00.000Z", "GET"),
+        ("POST", "/v2/apps/web", "GET, PUT, PATCH, DELETE"),
+    ] {
+        let r = call(&s, method, uri, "{}").await;
+        assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}: {}", r.text);
+        assert_eq!(r.headers["allow"], allow, "{method} {uri}");
+        assert_eq!(r.body["message"], "Method not allowed", "{method} {uri}");
+    }
+}

@@ -72,6 +72,9 @@ pub(crate) fn api(e: ApiError) -> Status {
         ),
         ApiError::Unavailable(m) => Status::unavailable(m),
         ApiError::Status(code, m) => Status::new(code_of_http(code.as_u16()), m),
+        ApiError::MethodNotAllowed { allow } => {
+            Status::unimplemented(format!("Method not allowed (allowed: {allow})"))
+        }
     }
 }
 

@@ -67,8 +67,21 @@ fn not_found(id: &AppId) -> ApiError {
     ApiError::NotFound(format!("App '{id}' does not exist"))
 }
 
-fn method_not_allowed() -> ApiError {
-    ApiError::Status(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed".into())
+impl AppPath {
+    /// The methods this kind of path answers (the `Allow` of a 405).
+    fn allowed(&self) -> &'static str {
+        match self {
+            AppPath::App(_) => "GET, PUT, PATCH, DELETE",
+            AppPath::Tasks(_) => "GET, DELETE",
+            AppPath::Task(..) => "DELETE",
+            AppPath::Versions(_) | AppPath::Version(..) => "GET",
+            AppPath::Restart(_) => "POST",
+        }
+    }
+}
+
+fn method_not_allowed(path: &AppPath) -> ApiError {
+    ApiError::MethodNotAllowed { allow: path.allowed() }
 }
 
 fn command_text(a: &AppSpec) -> String {
@@ -335,7 +348,7 @@ pub(crate) async fn get_path(
             })?;
             Ok(Json(Value::Object(app_json::render_app(spec))))
         }
-        AppPath::Task(..) | AppPath::Restart(_) => Err(method_not_allowed()),
+        other @ (AppPath::Task(..) | AppPath::Restart(_)) => Err(method_not_allowed(&other)),
     }
 }
 
@@ -349,7 +362,7 @@ pub(crate) async fn put_path(
 ) -> Result<Response, ApiError> {
     match parse_path(&raw)? {
         AppPath::App(id) => put_app(&s, (&client, &uri), id, &q, &body, false).await,
-        _ => Err(method_not_allowed()),
+        other => Err(method_not_allowed(&other)),
     }
 }
 
@@ -363,7 +376,7 @@ pub(crate) async fn patch_path(
 ) -> Result<Response, ApiError> {
     match parse_path(&raw)? {
         AppPath::App(id) => put_app(&s, (&client, &uri), id, &q, &body, true).await,
-        _ => Err(method_not_allowed()),
+        other => Err(method_not_allowed(&other)),
     }
 }
 
@@ -378,7 +391,7 @@ pub(crate) async fn post_path(
             let d = s.deploy(Command::RestartApp { id, force }).await?;
             Ok(deployment_response(StatusCode::OK, &d, None))
         }
-        _ => Err(method_not_allowed()),
+        other => Err(method_not_allowed(&other)),
     }
 }
 
@@ -437,7 +450,7 @@ pub(crate) async fn delete_path(
             s.snap().apps.get(&id).ok_or_else(|| not_found(&id))?;
             kill(&s, vec![task], &q, true).await
         }
-        _ => Err(method_not_allowed()),
+        other => Err(method_not_allowed(&other)),
     }
 }
 
