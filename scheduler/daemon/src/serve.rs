@@ -363,6 +363,10 @@ async fn campaign(
             }
         })
     };
+    // One campaign at a time, kept across the loop: a campaign dropped
+    // half-way would leave its key to block the next one until its lease ran out.
+    let campaigning = election.campaign(identity, ttl);
+    tokio::pin!(campaigning);
     let result = loop {
         tokio::select! {
             _ = shutdown.wait_for(|s| *s) => break None,
@@ -374,11 +378,12 @@ async fn campaign(
                     "this instance is no longer the leader; retry (the request will be forwarded to the new leader)".into(),
                 )));
             }
-            r = election.campaign(identity, ttl) => match r {
+            r = &mut campaigning => match r {
                 Ok(l) => break Some(l),
                 Err(e) => {
                     tracing::warn!(error = %e, "Campaigning failed; retrying.");
                     tokio::time::sleep(Duration::from_secs(1)).await;
+                    campaigning.set(election.campaign(identity, ttl));
                 }
             },
         }
